@@ -1,0 +1,40 @@
+# Sendwell: the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+
+.PHONY: run test check-tools fmt-check vet lint unit bench build
+
+# Tools the project needs on the machine. Go and moto_server (with cfn-lint) are
+# not Go modules, so we check for them and say how to install them.
+check-tools:
+	@command -v $(GO) >/dev/null || { echo "Go 1.26+ is required: https://go.dev/dl/"; exit 1; }
+	@command -v moto_server >/dev/null || { echo "moto_server is required: pip install 'moto[server]>=5'"; exit 1; }
+
+run: check-tools
+	$(GO) run ./infra/local
+
+test: check-tools fmt-check vet lint unit
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+lint:
+	@command -v cfn-lint >/dev/null || { echo "cfn-lint is required: pip install cfn-lint"; exit 1; }
+	cfn-lint template.yaml
+
+unit:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# SAM's makefile builder calls `make build-<LogicalId>` with ARTIFACTS_DIR set.
+# One recipe serves every function: AuthFunction -> ./functions/auth,
+# SendWorkerFunction -> ./functions/send-worker (DIR_<name> overrides the guess).
+build-%Function:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" \
+		-o $(ARTIFACTS_DIR)/bootstrap ./functions/$(or $(DIR_$*),$(shell echo '$*' | sed -E 's/([a-z0-9])([A-Z])/\1-\2/g' | tr A-Z a-z))

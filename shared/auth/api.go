@@ -1,0 +1,142 @@
+package auth
+
+import (
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sendwell/sendwell/shared/errs"
+	"github.com/sendwell/sendwell/shared/tenant"
+)
+
+// User is a user as the API shows it.
+type User struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Organisation is a tenant as the API shows it.
+type Organisation struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Plan      string    `json:"plan"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// APIKey is an API key as lists show it: never the key itself.
+type APIKey struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Hint       string     `json:"hint"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	LastUsedAt *time.Time `json:"lastUsedAt"`
+}
+
+// NewAPIKey is the answer to creating a key: the only time the key is shown.
+type NewAPIKey struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Key       string    `json:"key"`
+	Hint      string    `json:"hint"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Session is the answer to signup, login and refresh.
+type Session struct {
+	Token        string        `json:"token"`
+	ExpiresAt    time.Time     `json:"expiresAt"`
+	User         *User         `json:"user,omitempty"`
+	Organisation *Organisation `json:"organisation,omitempty"`
+}
+
+// Me is the answer to GET /api/users/me.
+type Me struct {
+	User         *User        `json:"user"`
+	APIKey       *APIKey      `json:"apiKey"`
+	Organisation Organisation `json:"organisation"`
+	Plan         tenant.Plan  `json:"plan"`
+}
+
+// SignupRequest is the body of POST /api/auth/signup.
+type SignupRequest struct {
+	Email        string `json:"email"`
+	Password     string `json:"password"`
+	Name         string `json:"name"`
+	Organisation string `json:"organisation"`
+}
+
+// Validate checks the fields and normalises the email.
+func (r *SignupRequest) Validate() error {
+	var err error
+	if r.Email, err = normaliseEmail(r.Email); err != nil {
+		return err
+	}
+	if r.Password == "" {
+		return errs.Required("password")
+	}
+	if n := utf8.RuneCountInString(r.Password); n < 10 || n > 128 {
+		return errs.Invalid("password", "The 'password' field must be 10 to 128 characters long.")
+	}
+	if err := text("name", &r.Name, 100); err != nil {
+		return err
+	}
+	return text("organisation", &r.Organisation, 100)
+}
+
+// LoginRequest is the body of POST /api/auth/login.
+type LoginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// Validate checks the fields are present and normalises the email.
+func (r *LoginRequest) Validate() error {
+	var err error
+	if r.Email, err = normaliseEmail(r.Email); err != nil {
+		return err
+	}
+	if r.Password == "" {
+		return errs.Required("password")
+	}
+	if len(r.Password) > 512 {
+		return errs.Invalid("password", "The 'password' field is too long.")
+	}
+	return nil
+}
+
+// CreateKeyRequest is the body of POST /api/api-keys.
+type CreateKeyRequest struct {
+	Name string `json:"name"`
+}
+
+// Validate checks the name.
+func (r *CreateKeyRequest) Validate() error { return text("name", &r.Name, 100) }
+
+// normaliseEmail trims, lower-cases and checks an email address.
+func normaliseEmail(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return "", errs.Required("email")
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || len(s) > 254 || !strings.Contains(s[strings.LastIndexByte(s, '@'):], ".") {
+		return "", errs.Invalid("email", "The 'email' field must be a valid email address.")
+	}
+	return s, nil
+}
+
+// text trims a required string field and bounds its length.
+func text(field string, s *string, max int) error {
+	*s = strings.TrimSpace(*s)
+	if *s == "" {
+		return errs.Required(field)
+	}
+	if utf8.RuneCountInString(*s) > max {
+		return errs.Invalid(field, "The '%s' field must be at most %d characters long.", field, max)
+	}
+	return nil
+}

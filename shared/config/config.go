@@ -1,0 +1,54 @@
+// Package config reads a function's settings from the environment once, at
+// cold start, and fails fast with a message that says what is missing.
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+)
+
+// Config is what the API functions need.
+type Config struct {
+	TableName          string
+	JWTSecret          []byte
+	RateLimitPerMinute int // 0: each plan's own limit
+	Stage              string
+}
+
+// SecretReader reads a SecureString parameter (SSM Parameter Store in AWS).
+type SecretReader func(ctx context.Context, name string) (string, error)
+
+// FromEnv reads TABLE_NAME, the JWT secret (JWT_SECRET locally, or the SSM
+// parameter named by JWT_SECRET_PARAMETER in AWS) and RATE_LIMIT_PER_MINUTE.
+func FromEnv(ctx context.Context, readSecret SecretReader) (Config, error) {
+	c := Config{TableName: os.Getenv("TABLE_NAME"), Stage: os.Getenv("STAGE")}
+	if c.TableName == "" {
+		return c, errors.New("config: TABLE_NAME is not set: name the DynamoDB table")
+	}
+	switch secret, param := os.Getenv("JWT_SECRET"), os.Getenv("JWT_SECRET_PARAMETER"); {
+	case secret != "":
+		c.JWTSecret = []byte(secret)
+	case param != "":
+		v, err := readSecret(ctx, param)
+		if err != nil {
+			return c, fmt.Errorf("config: read the JWT secret from SSM parameter %s: %w", param, err)
+		}
+		c.JWTSecret = []byte(v)
+	default:
+		return c, errors.New("config: set JWT_SECRET (locally) or JWT_SECRET_PARAMETER (the SSM SecureString holding it)")
+	}
+	if len(c.JWTSecret) < 32 {
+		return c, errors.New("config: the JWT secret must be at least 32 characters")
+	}
+	if v := os.Getenv("RATE_LIMIT_PER_MINUTE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return c, fmt.Errorf("config: RATE_LIMIT_PER_MINUTE must be a whole number >= 0, got %q", v)
+		}
+		c.RateLimitPerMinute = n
+	}
+	return c, nil
+}

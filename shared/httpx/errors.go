@@ -1,0 +1,85 @@
+package httpx
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/sendwell/sendwell/shared/errs"
+)
+
+// Error codes of the envelope.
+const (
+	CodeValidation       = "VALIDATION_ERROR"
+	CodeUnauthorised     = "UNAUTHORISED"
+	CodeForbidden        = "FORBIDDEN"
+	CodeNotFound         = "NOT_FOUND"
+	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
+	CodeConflict         = "CONFLICT"
+	CodePayloadTooLarge  = "PAYLOAD_TOO_LARGE"
+	CodeUnprocessable    = "UNPROCESSABLE_ENTITY"
+	CodeRateLimited      = "RATE_LIMITED"
+	CodeInternal         = "INTERNAL_ERROR"
+)
+
+// ErrorBody is the envelope every error is sent in.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the machine-readable code and the human-readable message.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// errTooLarge is a body over the size limit.
+var errTooLarge = errors.New("httpx: request body too large")
+
+// WriteError maps err to its status, code and message and writes the
+// envelope. Anything it does not know is a 500 whose cause is logged, never sent.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := classify(err)
+	if status == http.StatusInternalServerError {
+		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
+	}
+	var rl *errs.RateLimited
+	if errors.As(err, &rl) {
+		w.Header().Set("Retry-After", strconv.Itoa(rl.RetryAfter))
+	}
+	WriteJSON(w, status, ErrorBody{ErrorDetail{Code: code, Message: msg}})
+}
+
+func classify(err error) (int, string, string) {
+	var (
+		v  *errs.Validation
+		u  *errs.Unprocessable
+		rl *errs.RateLimited
+	)
+	public := func(fallback string) string {
+		if m, ok := errs.PublicMessage(err); ok {
+			return m
+		}
+		return fallback
+	}
+	switch {
+	case errors.As(err, &v):
+		return http.StatusBadRequest, CodeValidation, v.Message
+	case errors.As(err, &u):
+		return http.StatusUnprocessableEntity, CodeUnprocessable, u.Message
+	case errors.As(err, &rl):
+		return http.StatusTooManyRequests, CodeRateLimited, rl.Message
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "The request body is larger than 1 MB."
+	case errors.Is(err, errs.ErrUnauthorised):
+		return http.StatusUnauthorized, CodeUnauthorised, public("Missing or invalid authentication token.")
+	case errors.Is(err, errs.ErrForbidden):
+		return http.StatusForbidden, CodeForbidden, public("The token does not have permission for this action.")
+	case errors.Is(err, errs.ErrNotFound):
+		return http.StatusNotFound, CodeNotFound, public("The requested resource does not exist.")
+	case errors.Is(err, errs.ErrConflict):
+		return http.StatusConflict, CodeConflict, public("The request conflicts with the current state of the resource.")
+	}
+	return http.StatusInternalServerError, CodeInternal, "An unexpected error occurred."
+}

@@ -1,0 +1,154 @@
+// Package httpx is the HTTP layer every function shares: the router with its
+// JSON 404 and 405, the error envelope, strict JSON decoding and cursor pages.
+package httpx
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/awslabs/aws-lambda-go-api-proxy/core"
+
+	"github.com/sendwell/sendwell/shared/clock"
+	"github.com/sendwell/sendwell/shared/errs"
+	"github.com/sendwell/sendwell/shared/ids"
+	"github.com/sendwell/sendwell/shared/logx"
+)
+
+// HandlerFunc is a route handler. A returned error is written as the envelope.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Middleware wraps a handler.
+type Middleware func(http.Handler) http.Handler
+
+// Access is who may call a route.
+type Access int
+
+// Access levels.
+const (
+	Public   Access = iota // anyone
+	Tenant                 // an API key or a user's JWT
+	UserOnly               // a signed-in user's JWT only
+)
+
+// Router is one function's routes on a Go 1.22 pattern mux. Unknown paths
+// answer 404 and known paths with another method 405, both in the envelope.
+type Router struct {
+	mux    *http.ServeMux
+	guards map[Access][]Middleware
+	paths  map[string][]string // path pattern -> methods
+	routes []string
+	clock  clock.Clock
+}
+
+// NewRouter returns a router whose routes of each access level run behind
+// that level's guards (authentication, rate limiting, idempotency, …).
+func NewRouter(guards map[Access][]Middleware, clk clock.Clock) *Router {
+	rt := &Router{mux: http.NewServeMux(), guards: guards, paths: map[string][]string{}, clock: clk}
+	rt.mux.Handle("/", Handler(func(w http.ResponseWriter, r *http.Request) error {
+		return errs.NewNotFound(fmt.Sprintf("No route matches %s %s.", r.Method, r.URL.Path))
+	}))
+	return rt
+}
+
+// Handle adds a route: pattern is "METHOD /path/{param}".
+func (rt *Router) Handle(pattern string, access Access, h HandlerFunc) {
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		panic("httpx: route pattern needs a method: " + pattern)
+	}
+	var handler http.Handler = Handler(h)
+	guards := rt.guards[access]
+	for i := len(guards) - 1; i >= 0; i-- {
+		handler = guards[i](handler)
+	}
+	rt.mux.Handle(pattern, handler)
+	rt.routes = append(rt.routes, pattern)
+	if _, seen := rt.paths[path]; !seen {
+		rt.mux.Handle(path, rt.methodNotAllowed(path))
+	}
+	rt.paths[path] = append(rt.paths[path], method)
+}
+
+func (rt *Router) methodNotAllowed(path string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		allowed := slices.Clone(rt.paths[path])
+		slices.Sort(allowed)
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{ErrorDetail{
+			Code:    CodeMethodNotAllowed,
+			Message: fmt.Sprintf("Method %s is not allowed on %s; allowed: %s.", r.Method, r.URL.Path, strings.Join(allowed, ", ")),
+		}})
+	})
+}
+
+// Routes lists the patterns registered, such as "GET /api/contacts".
+func (rt *Router) Routes() []string { return slices.Clone(rt.routes) }
+
+// Handler turns a HandlerFunc into an http.Handler that writes its error.
+func Handler(h HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			WriteError(w, r, err)
+		}
+	})
+}
+
+// ServeHTTP serves a request: it gives it a request id (X-Request-Id), caps
+// its body at 1 MB, logs it, and turns a panic into a 500.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := rt.clock.Now()
+	id := requestID(r.Context(), rt.clock.Now())
+	ctx := logx.WithRequestID(r.Context(), id)
+	r = r.WithContext(ctx)
+	w.Header().Set("X-Request-Id", id)
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if p := recover(); p != nil {
+			WriteError(sw, r, fmt.Errorf("httpx: panic: %v", p))
+		}
+		slog.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"durationMs", rt.clock.Now().Sub(start).Milliseconds())
+	}()
+	if r.ContentLength > MaxBodyBytes {
+		WriteError(sw, r, errTooLarge)
+		return
+	}
+	r.Body = http.MaxBytesReader(sw, r.Body, MaxBodyBytes)
+	rt.mux.ServeHTTP(sw, r)
+}
+
+// requestID reuses API Gateway's request id, so our logs and its access logs
+// correlate, and makes one up elsewhere.
+func requestID(ctx context.Context, now time.Time) string {
+	if gw, ok := core.GetAPIGatewayV2ContextFromContext(ctx); ok && gw.RequestID != "" {
+		return gw.RequestID
+	}
+	return ids.New(ids.Request, now)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

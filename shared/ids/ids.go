@@ -1,0 +1,36 @@
+// Package ids makes the prefixed, time-ordered identifiers the API exposes
+// (org_…, usr_…, key_…): a prefix and a ULID, so ids sort by creation time.
+package ids
+
+import (
+	"crypto/rand"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// Prefixes of the resource ids.
+const (
+	Org     = "org"
+	User    = "usr"
+	APIKey  = "key"
+	Request = "req"
+	Contact = "cnt"
+	Event   = "evt"
+)
+
+// New returns a new id such as "org_01J9Z3…" for the given prefix and time.
+func New(prefix string, t time.Time) string {
+	return prefix + "_" + ulid.MustNew(ulid.Timestamp(t), rand.Reader).String()
+}
+
+// Valid reports whether id has the given prefix followed by a well-formed ULID.
+func Valid(prefix, id string) bool {
+	rest, ok := strings.CutPrefix(id, prefix+"_")
+	if !ok {
+		return false
+	}
+	_, err := ulid.ParseStrict(rest)
+	return err == nil
+}

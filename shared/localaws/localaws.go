@@ -1,0 +1,111 @@
+// Package localaws runs the local AWS emulation (moto_server) for `make run`
+// and the tests, and builds AWS configurations that point at it.
+package localaws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+)
+
+// Region is the region every local client uses.
+const Region = "us-east-1"
+
+// InstallHint tells a user without moto how to get it.
+const InstallHint = "moto_server was not found on PATH: install it with `pip install 'moto[server]>=5'` (Python 3), or point AWS_ENDPOINT_URL at a running emulator"
+
+// Moto is a moto_server process this program started.
+type Moto struct {
+	Endpoint string
+	cmd      *exec.Cmd
+}
+
+// StartMoto starts moto_server on 127.0.0.1:port (0: a free port) and waits
+// until it answers, for at most 30 seconds.
+func StartMoto(port int) (*Moto, error) {
+	bin, err := exec.LookPath("moto_server")
+	if err != nil {
+		return nil, errors.New(InstallHint)
+	}
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // our own group, so Stop ends its children too
+	if os.Getenv("MOTO_LOG") == "" {
+		cmd.Stdout, cmd.Stderr = nil, nil
+	} else {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("localaws: start moto_server: %w", err)
+	}
+	m := &Moto{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
+	if err := WaitReady(m.Endpoint, 30*time.Second); err != nil {
+		m.Stop()
+		return nil, err
+	}
+	return m, nil
+}
+
+// WaitReady polls endpoint until it answers HTTP or the deadline passes.
+func WaitReady(endpoint string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		res, err := client.Get(endpoint + "/moto-api/")
+		if err == nil {
+			res.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("localaws: %s did not answer within %s: %w", endpoint, within, err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling a process we started, not waiting for work
+	}
+}
+
+// Stop ends the moto_server process group.
+func (m *Moto) Stop() {
+	if m == nil || m.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGTERM)
+	_ = m.cmd.Wait()
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("localaws: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Config returns an AWS configuration whose clients all talk to endpoint
+// with dummy credentials.
+func Config(ctx context.Context, endpoint string) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx,
+		config.WithRegion(Region),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
+		config.WithBaseEndpoint(endpoint),
+	)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("localaws: config: %w", err)
+	}
+	return cfg, nil
+}
