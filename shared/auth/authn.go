@@ -77,7 +77,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 func RequireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p, ok := tenant.From(r.Context()); !ok || p.Kind != tenant.KindUser {
-			httpx.WriteError(w, r, errs.NewForbidden("This route needs a signed-in user's token; API keys cannot manage API keys."))
+			httpx.WriteError(w, r, errs.NewForbidden("This route needs a signed-in user's token (JWT); an API key cannot call it."))
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -59,6 +59,7 @@ func (h *Handlers) refresh(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	httpx.ForbidReplay(r.Context()) // a token is a secret
 	httpx.WriteJSON(w, http.StatusOK, s)
 	return nil
 }

@@ -21,15 +21,13 @@ import (
 	"github.com/sendwell/sendwell/shared/tenant"
 )
 
-// Login throttling: more than MaxLoginFailures failures for one email within
-// LoginWindow and further attempts are refused until the window moves on.
+// Login throttling: once one email has MaxLoginFailures failures within
+// LoginWindow, every further attempt (the 11th and on) gets 429 until the
+// oldest failure leaves the window.
 const (
 	MaxLoginFailures = 10
 	LoginWindow      = 15 * time.Minute
 )
-
-// MaxActiveKeys is how many API keys an organisation may hold at once.
-const MaxActiveKeys = 10
 
 // Service carries out the auth routes.
 type Service struct {
@@ -178,20 +176,20 @@ func (s *Service) Refresh(p *tenant.Principal) (*Session, error) {
 func (s *Service) Me(ctx context.Context, p *tenant.Principal) (*Me, error) {
 	var org orgItem
 	if err := s.store.Get(ctx, store.OrgKey(p.OrgID), &org); err != nil {
-		return nil, fmt.Errorf("auth: organisation %s: %w", p.OrgID, err)
+		return nil, gone(err, "The organisation of these credentials no longer exists.")
 	}
 	me := &Me{Organisation: *org.api(), Plan: tenant.PlanByName(org.Plan)}
 	switch p.Kind {
 	case tenant.KindUser:
 		var u userItem
 		if err := s.store.Get(ctx, store.UserKey(p.OrgID, p.UserID), &u); err != nil {
-			return nil, fmt.Errorf("auth: user %s: %w", p.UserID, err)
+			return nil, gone(err, "The user of this token no longer exists.")
 		}
 		me.User = u.api()
 	case tenant.KindAPIKey:
 		var k apiKeyItem
 		if err := s.store.Get(ctx, store.APIKeyKey(p.OrgID, p.KeyID), &k); err != nil {
-			return nil, fmt.Errorf("auth: key %s: %w", p.KeyID, err)
+			return nil, gone(err, "This API key has been revoked.")
 		}
 		me.APIKey = k.api()
 	}
@@ -206,6 +204,7 @@ func (s *Service) CreateKey(ctx context.Context, p *tenant.Principal, req Create
 	if err != nil {
 		return nil, err
 	}
+	maxKeys := tenant.PlanByName(p.Plan).Quotas.APIKeys
 	now := s.clock.Now()
 	item := apiKeyItem{ID: ids.New(ids.APIKey, now), Name: req.Name, Hint: KeyHint(key), Hash: HashKey(key), CreatedBy: p.UserID, CreatedAt: now}
 	item.Key = store.APIKeyKey(p.OrgID, item.ID)
@@ -225,7 +224,7 @@ func (s *Service) CreateKey(ctx context.Context, p *tenant.Principal, req Create
 			ConditionExpression: aws.String("attribute_exists(PK) AND (attribute_not_exists(activeKeys) OR activeKeys < :max)"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":one": &types.AttributeValueMemberN{Value: "1"},
-				":max": &types.AttributeValueMemberN{Value: strconv.Itoa(MaxActiveKeys)},
+				":max": &types.AttributeValueMemberN{Value: strconv.Itoa(maxKeys)},
 			},
 		}},
 		{Put: &types.Put{Item: itemAV, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
@@ -233,7 +232,7 @@ func (s *Service) CreateKey(ctx context.Context, p *tenant.Principal, req Create
 	})
 	var tx *store.TxCanceled
 	if errors.As(err, &tx) && tx.FailedAt(0) {
-		return nil, &errs.Unprocessable{Message: fmt.Sprintf("An organisation can have at most %d active API keys; delete one first.", MaxActiveKeys)}
+		return nil, &errs.Unprocessable{Message: fmt.Sprintf("An organisation can have at most %d active API keys; delete one first.", maxKeys)}
 	}
 	if err != nil {
 		return nil, err
@@ -297,6 +296,15 @@ func (s *Service) DeleteKey(ctx context.Context, orgID, keyID string) error {
 		s.authn.Forget(k.Hash)
 	}
 	return nil
+}
+
+// gone turns the absence of the caller's own user or key (deleted after the
+// credential was issued or cached) into a 401.
+func gone(err error, msg string) error {
+	if errors.Is(err, errs.ErrNotFound) {
+		return errs.NewUnauthorised(msg)
+	}
+	return err
 }
 
 func (o *orgItem) api() *Organisation {

@@ -79,7 +79,9 @@ func (k *Keeper) Middleware(next http.Handler) http.Handler {
 		var rp *replay
 		switch {
 		case errors.As(err, &rp):
-			w.Header().Set("Content-Type", rp.rec.ContentType)
+			if rp.rec.ContentType != "" {
+				w.Header().Set("Content-Type", rp.rec.ContentType)
+			}
 			w.Header().Set("Idempotent-Replayed", "true")
 			w.WriteHeader(rp.rec.Status)
 			_, _ = w.Write(rp.rec.Body)
@@ -190,16 +192,21 @@ func (k *Keeper) claim(r *http.Request, rk store.Key, fp string) error {
 
 func (k *Keeper) finish(ctx context.Context, rk store.Key, state string, rec *recorder) error {
 	set := "SET #s = :state"
+	names := map[string]string{"#s": "state"}
 	vals := map[string]types.AttributeValue{":state": str(state)}
 	if rec != nil {
-		set += ", #st = :status, contentType = :ct, body = :body"
-		vals[":status"] = num(int64(rec.status))
-		vals[":ct"] = str(rec.header.Get("Content-Type"))
-		vals[":body"] = &types.AttributeValueMemberB{Value: rec.body.Bytes()}
-	}
-	names := map[string]string{"#s": "state"}
-	if rec != nil {
+		set += ", #st = :status"
 		names["#st"] = "status"
+		vals[":status"] = num(int64(rec.status))
+		// DynamoDB refuses empty binary values: an empty body is simply absent.
+		if ct := rec.header.Get("Content-Type"); ct != "" {
+			set += ", contentType = :ct"
+			vals[":ct"] = str(ct)
+		}
+		if rec.body.Len() > 0 {
+			set += ", body = :body"
+			vals[":body"] = &types.AttributeValueMemberB{Value: rec.body.Bytes()}
+		}
 	}
 	_, err := k.store.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &k.store.Table,

@@ -3,7 +3,6 @@
 package ids
 
 import (
-	"crypto/rand"
 	"strings"
 	"time"
 
@@ -21,8 +20,9 @@ const (
 )
 
 // New returns a new id such as "org_01J9Z3…" for the given prefix and time.
+// Ids made in the same millisecond still sort in the order they were made.
 func New(prefix string, t time.Time) string {
-	return prefix + "_" + ulid.MustNew(ulid.Timestamp(t), rand.Reader).String()
+	return prefix + "_" + ulid.MustNew(ulid.Timestamp(t), ulid.DefaultEntropy()).String()
 }
 
 // Valid reports whether id has the given prefix followed by a well-formed ULID.

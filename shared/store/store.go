@@ -161,22 +161,31 @@ type Page struct {
 
 // QueryPage runs in with Limit = limit+1, so a page reads at most one item
 // more than it returns, and that extra item tells whether a next page exists.
-// start is the key of the last item of the previous page, or nil. keyAttrs
-// names the attributes that make an item's position in the index.
+// When DynamoDB stops early (its 1 MB per call), it goes on from
+// LastEvaluatedKey for the items still missing. start is the key of the last
+// item of the previous page, or nil. keyAttrs names the attributes that make
+// an item's position in the index.
 func (s *Store) QueryPage(ctx context.Context, in *dynamodb.QueryInput, limit int, start map[string]string, keyAttrs []string) (Page, error) {
 	in.TableName = &s.Table
-	in.Limit = aws.Int32(int32(limit + 1))
 	if start != nil {
 		in.ExclusiveStartKey = map[string]types.AttributeValue{}
 		for k, v := range start {
 			in.ExclusiveStartKey[k] = &types.AttributeValueMemberS{Value: v}
 		}
 	}
-	res, err := s.DB.Query(ctx, in)
-	if err != nil {
-		return Page{}, fmt.Errorf("store: query: %w", err)
+	var p Page
+	for {
+		in.Limit = aws.Int32(int32(limit + 1 - len(p.Items)))
+		res, err := s.DB.Query(ctx, in)
+		if err != nil {
+			return Page{}, fmt.Errorf("store: query: %w", err)
+		}
+		p.Items = append(p.Items, res.Items...)
+		if len(p.Items) > limit || len(res.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = res.LastEvaluatedKey
 	}
-	p := Page{Items: res.Items}
 	if len(p.Items) > limit {
 		p.Items = p.Items[:limit]
 		last := p.Items[limit-1]

@@ -1,0 +1,183 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sendwell/sendwell/shared/app"
+	"github.com/sendwell/sendwell/shared/clock"
+	"github.com/sendwell/sendwell/shared/config"
+	"github.com/sendwell/sendwell/shared/openapi"
+	"github.com/sendwell/sendwell/shared/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const testSecret = "test-secret-test-secret-test-secret-0123"
+
+var t0 = time.Date(2026, 11, 22, 10, 0, 30, 0, time.UTC)
+
+// api is the whole API over real HTTP, on a fresh table in moto, with a fake
+// clock; every response it sees is validated against the OpenAPI document.
+type api struct {
+	t     *testing.T
+	env   *testenv.Env
+	clock *clock.Fake
+	deps  *app.Deps
+	srv   *httptest.Server
+	oas   routers.Router
+}
+
+type option func(*config.Config)
+
+func withRateLimit(n int) option { return func(c *config.Config) { c.RateLimitPerMinute = n } }
+
+func newAPI(t *testing.T, opts ...option) *api {
+	t.Helper()
+	env := testenv.New(t)
+	return newAPIOn(t, env, clock.NewFake(t0), opts...)
+}
+
+// newAPIOn starts another "instance" of the API over the same table and clock,
+// as a second Lambda instance would be.
+func newAPIOn(t *testing.T, env *testenv.Env, clk *clock.Fake, opts ...option) *api {
+	t.Helper()
+	cfg := config.Config{TableName: env.Store.Table, JWTSecret: []byte(testSecret), RateLimitPerMinute: 1000}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	deps, err := app.NewDeps(env.DB, cfg, clk)
+	require.NoError(t, err)
+	srv := httptest.NewServer(deps.All())
+	t.Cleanup(srv.Close)
+	return &api{t: t, env: env, clock: clk, deps: deps, srv: srv, oas: oasRouter(t)}
+}
+
+func oasRouter(t *testing.T) routers.Router {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(openapi.Document)
+	require.NoError(t, err)
+	require.NoError(t, doc.Validate(context.Background()))
+	doc.Servers = nil // match paths whatever the test server's address
+	r, err := legacy.NewRouter(doc)
+	require.NoError(t, err)
+	return r
+}
+
+// resp is a response, its body kept.
+type resp struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r *resp) JSON(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(r.Body, &m), string(r.Body))
+	return m
+}
+
+func (r *resp) ErrCode(t *testing.T) string {
+	t.Helper()
+	e, _ := r.JSON(t)["error"].(map[string]any)
+	require.NotNil(t, e, "expected an error envelope, got %s", r.Body)
+	return e["code"].(string)
+}
+
+func (r *resp) ErrMessage(t *testing.T) string {
+	t.Helper()
+	return r.JSON(t)["error"].(map[string]any)["message"].(string)
+}
+
+// do sends a request; headers come in pairs ("Authorization", "Bearer …").
+func (a *api) do(method, path string, body any, headers ...string) *resp {
+	a.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		require.NoError(a.t, err)
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, a.srv.URL+path, rd)
+	require.NoError(a.t, err)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := a.srv.Client().Do(req)
+	require.NoError(a.t, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(a.t, err)
+	out := &resp{Status: res.StatusCode, Header: res.Header, Body: raw}
+	assert.NotEmpty(a.t, res.Header.Get("X-Request-Id"), "%s %s: every response carries X-Request-Id", method, path)
+	a.validate(req, out)
+	return out
+}
+
+// validate checks the response against the OpenAPI document. Only requests
+// to routes the document lacks (the 404s of unknown routes) are not checked.
+func (a *api) validate(req *http.Request, r *resp) {
+	a.t.Helper()
+	route, params, err := a.oas.FindRoute(req)
+	if err != nil {
+		assert.Contains(a.t, []int{http.StatusNotFound, http.StatusMethodNotAllowed}, r.Status, "%s %s is not in the OpenAPI document", req.Method, req.URL.Path)
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
+		Status: r.Status,
+		Header: r.Header,
+		Body:   io.NopCloser(bytes.NewReader(r.Body)),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	err = openapi3filter.ValidateResponse(context.Background(), in)
+	assert.NoError(a.t, err, "%s %s → %d %s does not match the OpenAPI document", req.Method, req.URL.Path, r.Status, r.Body)
+}
+
+// session is a signed-up user: its token and organisation.
+type session struct {
+	Token string
+	OrgID string
+	Email string
+}
+
+func (a *api) signup(email string) session {
+	a.t.Helper()
+	r := a.do("POST", "/api/auth/signup", map[string]string{"email": email, "password": "correct horse battery", "name": "Ada", "organisation": "Acme " + email})
+	require.Equal(a.t, http.StatusCreated, r.Status, string(r.Body))
+	m := r.JSON(a.t)
+	return session{Token: m["token"].(string), OrgID: m["organisation"].(map[string]any)["id"].(string), Email: email}
+}
+
+func (a *api) newKey(s session, name string) (id, key string) {
+	a.t.Helper()
+	r := a.do("POST", "/api/api-keys", map[string]string{"name": name}, "Authorization", "Bearer "+s.Token)
+	require.Equal(a.t, http.StatusCreated, r.Status, string(r.Body))
+	m := r.JSON(a.t)
+	return m["id"].(string), m["key"].(string)
+}
+
+func bearer(tok string) []string { return []string{"Authorization", "Bearer " + tok} }

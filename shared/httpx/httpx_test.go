@@ -1,0 +1,213 @@
+package httpx
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sendwell/sendwell/shared/clock"
+	"github.com/sendwell/sendwell/shared/errs"
+)
+
+type body struct {
+	Email string   `json:"email"`
+	Age   int      `json:"age"`
+	Tags  []string `json:"tags"`
+	Inner struct {
+		On bool `json:"on"`
+	} `json:"inner"`
+}
+
+func (b *body) Validate() error {
+	if b.Email == "" {
+		return errs.Required("email")
+	}
+	return nil
+}
+
+func testRouter() *Router {
+	rt := NewRouter(nil, clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
+	rt.Handle("POST /api/things", Public, func(w http.ResponseWriter, r *http.Request) error {
+		var b body
+		if err := Decode(r, &b); err != nil {
+			return err
+		}
+		WriteJSON(w, http.StatusCreated, b)
+		return nil
+	})
+	rt.Handle("GET /api/things/{id}", Public, func(w http.ResponseWriter, r *http.Request) error {
+		switch r.PathValue("id") {
+		case "boom":
+			panic("secret internal detail")
+		case "fail":
+			return errSecret
+		}
+		return errs.NewNotFound("Thing not found.")
+	})
+	rt.Handle("DELETE /api/things/{id}", Public, func(w http.ResponseWriter, r *http.Request) error { return nil })
+	return rt
+}
+
+var errSecret = &leaky{}
+
+type leaky struct{}
+
+func (*leaky) Error() string { return "dynamodb: table arn:aws:secret exploded" }
+
+func serve(rt http.Handler, method, path, payload string) (*httptest.ResponseRecorder, ErrorBody) {
+	req := httptest.NewRequest(method, path, strings.NewReader(payload))
+	rec := httptest.NewRecorder()
+	rt.ServeHTTP(rec, req)
+	var eb ErrorBody
+	_ = json.Unmarshal(rec.Body.Bytes(), &eb)
+	return rec, eb
+}
+
+func TestDecodeErrorsNameTheField(t *testing.T) {
+	rt := testRouter()
+	cases := []struct {
+		name, payload string
+		status        int
+		code, message string
+	}{
+		{"malformed", `{"email":`, 400, CodeValidation, "The request body is not valid JSON."},
+		{"syntax", `{email}`, 400, CodeValidation, "The request body is not valid JSON."},
+		{"empty", ``, 400, CodeValidation, "The request body must be a JSON object."},
+		{"array", `[1]`, 400, CodeValidation, "The request body must be a JSON object."},
+		{"wrong type", `{"email":"a@b.co","age":"ten"}`, 400, CodeValidation, "The 'age' field must be a whole number."},
+		{"nested type", `{"email":"a@b.co","inner":{"on":"yes"}}`, 400, CodeValidation, "The 'inner.on' field must be a boolean."},
+		{"array type", `{"email":"a@b.co","tags":"x"}`, 400, CodeValidation, "The 'tags' field must be an array."},
+		{"unknown field", `{"email":"a@b.co","admin":true}`, 400, CodeValidation, "The 'admin' field is not allowed."},
+		{"missing required", `{"age":3}`, 400, CodeValidation, "The 'email' field is required."},
+		{"trailing data", `{"email":"a@b.co"} {}`, 400, CodeValidation, "The request body must contain a single JSON object."},
+		{"ok", `{"email":"a@b.co"}`, 201, "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec, eb := serve(rt, "POST", "/api/things", c.payload)
+			assert.Equal(t, c.status, rec.Code)
+			assert.Equal(t, c.code, eb.Error.Code)
+			assert.Equal(t, c.message, eb.Error.Message)
+			assert.NotEmpty(t, rec.Header().Get("X-Request-Id"))
+		})
+	}
+}
+
+func TestBodyOverOneMegabyteIs413(t *testing.T) {
+	big := `{"email":"` + strings.Repeat("a", MaxBodyBytes) + `"}`
+	rec, eb := serve(testRouter(), "POST", "/api/things", big)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
+	assert.Equal(t, CodePayloadTooLarge, eb.Error.Code)
+
+	// Without a Content-Length the limit still holds while reading.
+	req := httptest.NewRequest("POST", "/api/things", strings.NewReader(big))
+	req.ContentLength = -1
+	rec = httptest.NewRecorder()
+	testRouter().ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
+}
+
+func TestUnknownRoutesAndMethodsAnswerInTheEnvelope(t *testing.T) {
+	rt := testRouter()
+	rec, eb := serve(rt, "GET", "/api/nothing-here", "")
+	assert.Equal(t, http.StatusNotFound, rec.Code)
+	assert.Equal(t, CodeNotFound, eb.Error.Code)
+	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+
+	rec, eb = serve(rt, "PUT", "/api/things/1", "")
+	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+	assert.Equal(t, CodeMethodNotAllowed, eb.Error.Code)
+	assert.Equal(t, "DELETE, GET", rec.Header().Get("Allow"))
+
+	rec, eb = serve(rt, "GET", "/api/things", "")
+	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+	assert.Equal(t, "POST", rec.Header().Get("Allow"))
+	assert.Equal(t, CodeMethodNotAllowed, eb.Error.Code)
+}
+
+func TestInternalErrorsNeverLeak(t *testing.T) {
+	for _, id := range []string{"boom", "fail"} {
+		rec, eb := serve(testRouter(), "GET", "/api/things/"+id, "")
+		assert.Equal(t, http.StatusInternalServerError, rec.Code)
+		assert.Equal(t, CodeInternal, eb.Error.Code)
+		assert.Equal(t, "An unexpected error occurred.", eb.Error.Message)
+		assert.NotContains(t, rec.Body.String(), "secret")
+	}
+}
+
+func TestDomainErrorsMapToStatuses(t *testing.T) {
+	cases := []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{errs.Invalid("x", "bad"), 400, CodeValidation},
+		{errs.NewUnauthorised("no"), 401, CodeUnauthorised},
+		{errs.NewForbidden("no"), 403, CodeForbidden},
+		{errs.ErrNotFound, 404, CodeNotFound},
+		{errs.NewConflict("dup"), 409, CodeConflict},
+		{&errs.Unprocessable{Message: "full"}, 422, CodeUnprocessable},
+		{&errs.RateLimited{RetryAfter: 7, Message: "slow"}, 429, CodeRateLimited},
+	}
+	for _, c := range cases {
+		rec := httptest.NewRecorder()
+		WriteError(rec, httptest.NewRequest("GET", "/", nil), c.err)
+		var eb ErrorBody
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &eb))
+		assert.Equal(t, c.status, rec.Code, c.code)
+		assert.Equal(t, c.code, eb.Error.Code)
+	}
+	rec := httptest.NewRecorder()
+	WriteError(rec, httptest.NewRequest("GET", "/", nil), &errs.RateLimited{RetryAfter: 7, Message: "slow"})
+	assert.Equal(t, "7", rec.Header().Get("Retry-After"))
+}
+
+func TestCursorsAreTamperProofAndTenantBound(t *testing.T) {
+	c := NewCursors([]byte("0123456789abcdef0123456789abcdef"))
+	key := map[string]string{"PK": "ORG#org_a", "SK": "CONTACT#cnt_1"}
+	cur := c.Encode("org_a", key)
+	require.NotNil(t, cur)
+
+	got, err := c.Decode("org_a", *cur)
+	require.NoError(t, err)
+	assert.Equal(t, key, got)
+
+	_, err = c.Decode("org_b", *cur)
+	assert.ErrorAs(t, err, new(*errs.Validation), "another tenant's cursor")
+
+	tampered := []byte(*cur)
+	tampered[3] ^= 1
+	_, err = c.Decode("org_a", string(tampered))
+	assert.ErrorAs(t, err, new(*errs.Validation), "modified cursor")
+
+	other := NewCursors([]byte("another-secret-another-secret-xx"))
+	_, err = other.Decode("org_a", *cur)
+	assert.ErrorAs(t, err, new(*errs.Validation), "cursor signed with another key")
+
+	for _, junk := range []string{"x", "a.b", "..", "eyJ0Ijoib3JnX2EifQ.AAAA"} {
+		_, err = c.Decode("org_a", junk)
+		assert.ErrorAs(t, err, new(*errs.Validation), junk)
+	}
+	assert.Nil(t, c.Encode("org_a", nil), "no next page, no cursor")
+}
+
+func TestParsePageLimits(t *testing.T) {
+	c := NewCursors([]byte("0123456789abcdef0123456789abcdef"))
+	for q, want := range map[string]int{"": 20, "limit=1": 1, "limit=100": 100} {
+		p, err := c.ParsePage(httptest.NewRequest("GET", "/x?"+q, nil), "org_a")
+		require.NoError(t, err, q)
+		assert.Equal(t, want, p.Limit)
+	}
+	for _, q := range []string{"limit=0", "limit=101", "limit=-1", "limit=abc", "limit=2.5", "limit=", "limit=5&limit=6"} {
+		_, err := c.ParsePage(httptest.NewRequest("GET", "/x?"+q, nil), "org_a")
+		var v *errs.Validation
+		require.ErrorAs(t, err, &v, q)
+		assert.Equal(t, "limit", v.Field)
+	}
+}
