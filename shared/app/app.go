@@ -6,8 +6,8 @@ package app
 import (
 	"context"
 	"fmt"
-	"maps"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"slices"

@@ -148,9 +148,9 @@ func (a *api) validate(req *http.Request, r *resp) {
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
 			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
-		Status: r.Status,
-		Header: r.Header,
-		Body:   io.NopCloser(bytes.NewReader(r.Body)),
+		Status:  r.Status,
+		Header:  r.Header,
+		Body:    io.NopCloser(bytes.NewReader(r.Body)),
 		Options: &openapi3filter.Options{IncludeResponseStatus: true},
 	}
 	err = openapi3filter.ValidateResponse(context.Background(), in)

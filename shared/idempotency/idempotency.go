@@ -224,7 +224,9 @@ type replay struct{ rec record }
 
 func (r *replay) Error() string { return "idempotency: replay" }
 
-func num(n int64) types.AttributeValue { return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)} }
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
 
 // recorder buffers the handler's response so it can be stored before it is sent.

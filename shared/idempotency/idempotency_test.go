@@ -140,7 +140,7 @@ func TestALockLeftByADeadRequestIsTakenOver(t *testing.T) {
 	wg.Go(func() { f.post("/slow", "org_a", "k1", `{}`) })
 	<-f.started
 	f.clock.Advance(idempotency.LockTTL + time.Second) // the first request's Lambda timed out
-	f.started <- struct{}{}                           // room for the second run to start
+	f.started <- struct{}{}                            // room for the second run to start
 	<-f.started
 	go func() { f.release <- struct{}{}; f.release <- struct{}{} }()
 	r := f.post("/slow", "org_a", "k1", `{}`)
