@@ -7,12 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,17 +39,17 @@ const (
 )
 
 func main() {
-	if err := run(); err != nil {
+	slog.SetDefault(logx.Default())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "sendwell:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	slog.SetDefault(logx.Default())
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
+// run serves until ctx is done, then stops everything it started.
+func run(ctx context.Context, out io.Writer) error {
 	port := envOr("PORT", "3000")
 	endpoint := os.Getenv("AWS_ENDPOINT_URL")
 	if endpoint == "" {
@@ -58,16 +60,18 @@ func run() error {
 		}
 		defer moto.Stop()
 		endpoint = moto.Endpoint
-		fmt.Printf("moto_server (local AWS) at %s\n", endpoint)
+		fmt.Fprintf(out, "moto_server (local AWS) at %s\n", endpoint)
 	} else {
-		fmt.Printf("using the AWS emulator at AWS_ENDPOINT_URL=%s\n", endpoint)
+		fmt.Fprintf(out, "using the AWS emulator at AWS_ENDPOINT_URL=%s\n", endpoint)
 	}
 
-	os.Setenv("TABLE_NAME", envOr("TABLE_NAME", "sendwell-local"))
-	os.Setenv("JWT_SECRET", envOr("JWT_SECRET", devSecret))
-	cfg, err := config.FromEnv(ctx, nil)
-	if err != nil {
-		return err
+	cfg := config.Config{TableName: envOr("TABLE_NAME", "sendwell-local"), JWTSecret: []byte(envOr("JWT_SECRET", devSecret))}
+	if v := os.Getenv("RATE_LIMIT_PER_MINUTE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("RATE_LIMIT_PER_MINUTE must be a whole number >= 0, got %q", v)
+		}
+		cfg.RateLimitPerMinute = n
 	}
 	awsCfg, err := localaws.Config(ctx, endpoint)
 	if err != nil {
@@ -92,7 +96,7 @@ func run() error {
 	}
 	srv := &http.Server{Handler: deps.All(), ReadHeaderTimeout: 10 * time.Second}
 	base := "http://127.0.0.1:" + port
-	fmt.Printf(`
+	fmt.Fprintf(out, `
 Sendwell is running at %s  (table %s)
 
   Demo organisation: %s / %s
@@ -116,7 +120,7 @@ Ctrl-C stops everything.
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	fmt.Println("stopped")
+	fmt.Fprintln(out, "stopped")
 	return nil
 }
 
@@ -142,12 +146,37 @@ func demoKey(ctx context.Context, d *app.Deps) (string, error) {
 	default:
 		return "", err
 	}
-	k, err := svc.CreateKey(ctx, &tenant.Principal{OrgID: orgID, UserID: userID, Kind: tenant.KindUser},
-		auth.CreateKeyRequest{Name: "make run " + d.Clock.Now().Format(time.RFC3339)})
+	p := &tenant.Principal{OrgID: orgID, UserID: userID, Kind: tenant.KindUser, Plan: tenant.DefaultPlan}
+	req := auth.CreateKeyRequest{Name: demoKeyName + d.Clock.Now().Format(time.RFC3339)}
+	k, err := svc.CreateKey(ctx, p, req)
+	if errors.As(err, new(*errs.Unprocessable)) {
+		// Many runs against one emulator: revoke the keys earlier runs made.
+		if err := revokeDemoKeys(ctx, svc, orgID); err != nil {
+			return "", err
+		}
+		k, err = svc.CreateKey(ctx, p, req)
+	}
 	if err != nil {
 		return "", err
 	}
 	return k.Key, nil
+}
+
+const demoKeyName = "make run "
+
+func revokeDemoKeys(ctx context.Context, svc *auth.Service, orgID string) error {
+	keys, _, err := svc.ListKeys(ctx, orgID, 100, nil)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if strings.HasPrefix(k.Name, demoKeyName) {
+			if err := svc.DeleteKey(ctx, orgID, k.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func envOr(name, fallback string) string {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -312,4 +313,24 @@ func TestKeyListPagination(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, r.Status, l)
 		assert.Contains(t, r.ErrMessage(t), "'limit'")
 	}
+}
+
+func TestConcurrentSignupsOfOneEmailMakeOneAccount(t *testing.T) {
+	a := newAPI(t)
+	emails := []string{"race@example.com", "RACE@example.com", "Race@Example.com", "race@EXAMPLE.com", "rAce@example.com"}
+	statuses := make(chan int, len(emails))
+	var wg sync.WaitGroup
+	for _, e := range emails {
+		wg.Go(func() {
+			r := a.do("POST", "/api/auth/signup", map[string]string{"email": e, "password": "correct horse battery", "name": "R", "organisation": "O"})
+			statuses <- r.Status
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	assert.Equal(t, map[int]int{http.StatusCreated: 1, http.StatusConflict: len(emails) - 1}, count)
 }

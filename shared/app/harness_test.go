@@ -34,7 +34,7 @@ var t0 = time.Date(2026, 11, 22, 10, 0, 30, 0, time.UTC)
 // api is the whole API over real HTTP, on a fresh table in moto, with a fake
 // clock; every response it sees is validated against the OpenAPI document.
 type api struct {
-	t     *testing.T
+	t     testing.TB
 	env   *testenv.Env
 	clock *clock.Fake
 	deps  *app.Deps
@@ -46,7 +46,7 @@ type option func(*config.Config)
 
 func withRateLimit(n int) option { return func(c *config.Config) { c.RateLimitPerMinute = n } }
 
-func newAPI(t *testing.T, opts ...option) *api {
+func newAPI(t testing.TB, opts ...option) *api {
 	t.Helper()
 	env := testenv.New(t)
 	return newAPIOn(t, env, clock.NewFake(t0), opts...)
@@ -54,7 +54,7 @@ func newAPI(t *testing.T, opts ...option) *api {
 
 // newAPIOn starts another "instance" of the API over the same table and clock,
 // as a second Lambda instance would be.
-func newAPIOn(t *testing.T, env *testenv.Env, clk *clock.Fake, opts ...option) *api {
+func newAPIOn(t testing.TB, env *testenv.Env, clk *clock.Fake, opts ...option) *api {
 	t.Helper()
 	cfg := config.Config{TableName: env.Store.Table, JWTSecret: []byte(testSecret), RateLimitPerMinute: 1000}
 	for _, o := range opts {
@@ -67,7 +67,7 @@ func newAPIOn(t *testing.T, env *testenv.Env, clk *clock.Fake, opts ...option) *
 	return &api{t: t, env: env, clock: clk, deps: deps, srv: srv, oas: oasRouter(t)}
 }
 
-func oasRouter(t *testing.T) routers.Router {
+func oasRouter(t testing.TB) routers.Router {
 	t.Helper()
 	doc, err := openapi3.NewLoader().LoadFromData(openapi.Document)
 	require.NoError(t, err)
@@ -85,21 +85,21 @@ type resp struct {
 	Body   []byte
 }
 
-func (r *resp) JSON(t *testing.T) map[string]any {
+func (r *resp) JSON(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(r.Body, &m), string(r.Body))
 	return m
 }
 
-func (r *resp) ErrCode(t *testing.T) string {
+func (r *resp) ErrCode(t testing.TB) string {
 	t.Helper()
 	e, _ := r.JSON(t)["error"].(map[string]any)
 	require.NotNil(t, e, "expected an error envelope, got %s", r.Body)
 	return e["code"].(string)
 }
 
-func (r *resp) ErrMessage(t *testing.T) string {
+func (r *resp) ErrMessage(t testing.TB) string {
 	t.Helper()
 	return r.JSON(t)["error"].(map[string]any)["message"].(string)
 }

@@ -6,6 +6,8 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/sendwell/sendwell/shared/awsx"
 	"github.com/sendwell/sendwell/shared/localaws"
+	"github.com/sendwell/sendwell/shared/logx"
 	"github.com/sendwell/sendwell/shared/store"
 )
 
@@ -27,6 +30,8 @@ func Main(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	// Request logs are formatted (their cost is real) but not printed.
+	slog.SetDefault(logx.NewJSON(io.Discard, slog.LevelInfo))
 	endpoint = os.Getenv("AWS_ENDPOINT_URL")
 	if endpoint == "" {
 		moto, err := localaws.StartMoto(0)

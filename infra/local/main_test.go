@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sendwell/sendwell/shared/localaws"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while run writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var keyLine = regexp.MustCompile(`API key:\s+(sw_live_\S+)`)
+
+// start runs the local stack as `make run` does and returns its base URL and
+// the demo key it printed; stopping it is the returned func.
+func start(t *testing.T) (base, key string, stop func()) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	t.Setenv("PORT", fmt.Sprint(port))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, out) }()
+
+	base = fmt.Sprintf("http://127.0.0.1:%d", port)
+	require.Eventually(t, func() bool {
+		res, err := http.Get(base + "/api/health")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK && keyLine.MatchString(out.String())
+	}, 60*time.Second, 50*time.Millisecond, "the local stack did not come up: %s", out)
+	key = keyLine.FindStringSubmatch(out.String())[1]
+	return base, key, func() {
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("the local stack did not stop")
+		}
+	}
+}
+
+func me(t *testing.T, base, key string) int {
+	req, _ := http.NewRequest("GET", base+"/api/users/me", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func TestMakeRunStartsItsOwnEmulatorAndPrintsAWorkingKey(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	base, key, stop := start(t)
+	assert.Equal(t, http.StatusOK, me(t, base, key))
+	stop()
+	_, err := http.Get(base + "/api/health")
+	assert.Error(t, err, "stopped")
+}
+
+func TestMakeRunReusesAnEmulatorGivenByAWSEndpointURL(t *testing.T) {
+	moto, err := localaws.StartMoto(0)
+	require.NoError(t, err)
+	t.Cleanup(moto.Stop)
+	t.Setenv("AWS_ENDPOINT_URL", moto.Endpoint)
+
+	// More runs than an organisation has keys: earlier runs' keys are revoked.
+	var keys []string
+	for range 11 {
+		base, key, stop := start(t)
+		assert.Equal(t, http.StatusOK, me(t, base, key))
+		keys = append(keys, key)
+		stop()
+	}
+	assert.Len(t, keys, 11)
+}

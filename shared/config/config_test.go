@@ -1,0 +1,49 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestFromEnv(t *testing.T) {
+	secret := "0123456789abcdef0123456789abcdef"
+	ssm := func(_ context.Context, name string) (string, error) {
+		if name == "/sendwell/dev/jwt-secret" {
+			return secret, nil
+		}
+		return "", errors.New("ParameterNotFound")
+	}
+	cases := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		want    Config
+	}{
+		{"no table", map[string]string{"JWT_SECRET": secret}, "TABLE_NAME is not set", Config{}},
+		{"no secret", map[string]string{"TABLE_NAME": "t"}, "set JWT_SECRET", Config{}},
+		{"short secret", map[string]string{"TABLE_NAME": "t", "JWT_SECRET": "short"}, "at least 32", Config{}},
+		{"missing parameter", map[string]string{"TABLE_NAME": "t", "JWT_SECRET_PARAMETER": "/nope"}, "SSM parameter /nope", Config{}},
+		{"bad rate limit", map[string]string{"TABLE_NAME": "t", "JWT_SECRET": secret, "RATE_LIMIT_PER_MINUTE": "lots"}, "RATE_LIMIT_PER_MINUTE", Config{}},
+		{"local", map[string]string{"TABLE_NAME": "t", "JWT_SECRET": secret, "RATE_LIMIT_PER_MINUTE": "7"}, "", Config{TableName: "t", JWTSecret: []byte(secret), RateLimitPerMinute: 7}},
+		{"aws", map[string]string{"TABLE_NAME": "t", "JWT_SECRET_PARAMETER": "/sendwell/dev/jwt-secret", "STAGE": "dev"}, "", Config{TableName: "t", JWTSecret: []byte(secret), Stage: "dev"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, k := range []string{"TABLE_NAME", "JWT_SECRET", "JWT_SECRET_PARAMETER", "RATE_LIMIT_PER_MINUTE", "STAGE"} {
+				t.Setenv(k, c.env[k])
+			}
+			got, err := FromEnv(context.Background(), ssm)
+			if c.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), c.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, c.want, got)
+		})
+	}
+}
