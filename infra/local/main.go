@@ -95,7 +95,7 @@ func run(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("listen on port %s (set PORT to use another): %w", port, err)
 	}
 	srv := &http.Server{Handler: deps.All(), ReadHeaderTimeout: 10 * time.Second}
-	base := "http://127.0.0.1:" + port
+	base := "http://" + ln.Addr().String() // PORT=0 picks a free port
 	fmt.Fprintf(out, `
 Sendwell is running at %s  (table %s)
 

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"net"
 	"net/http"
 	"regexp"
 	"sync"
@@ -35,25 +33,28 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-var keyLine = regexp.MustCompile(`API key:\s+(sw_live_\S+)`)
+var (
+	keyLine  = regexp.MustCompile(`API key:\s+(sw_live_\S+)`)
+	baseLine = regexp.MustCompile(`Sendwell is running at (http://\S+)`)
+)
 
 // start runs the local stack as `make run` does and returns its base URL and
 // the demo key it printed; stopping it is the returned func.
 func start(t *testing.T) (base, key string, stop func()) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	t.Setenv("PORT", fmt.Sprint(port))
+	t.Setenv("PORT", "0") // the server picks a free port and prints it
 
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, out) }()
 
-	base = fmt.Sprintf("http://127.0.0.1:%d", port)
 	require.Eventually(t, func() bool {
+		m := baseLine.FindStringSubmatch(out.String())
+		if m == nil {
+			return false
+		}
+		base = m[1]
 		res, err := http.Get(base + "/api/health")
 		if err != nil {
 			return false

@@ -3,13 +3,15 @@
 package localaws
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"syscall"
 	"time"
@@ -29,37 +31,64 @@ const InstallHint = "moto_server was not found on PATH: install it with `pip ins
 type Moto struct {
 	Endpoint string
 	cmd      *exec.Cmd
+	exited   chan struct{}
 }
 
-// StartMoto starts moto_server on 127.0.0.1:port (0: a free port) and waits
-// until it answers, for at most 30 seconds.
+// StartMoto starts moto_server on 127.0.0.1:port and waits until it
+// answers, for at most 30 seconds. With port 0 the server binds a free port
+// itself and we read which from its start-up line, so no other process can
+// take the port in between.
 func StartMoto(port int) (*Moto, error) {
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		return nil, errors.New(InstallHint)
 	}
-	if port == 0 {
-		if port, err = freePort(); err != nil {
-			return nil, err
-		}
-	}
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // our own group, so Stop ends its children too
-	if os.Getenv("MOTO_LOG") == "" {
-		cmd.Stdout, cmd.Stderr = nil, nil
-	} else {
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	out, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, fmt.Errorf("localaws: moto_server output: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("localaws: start moto_server: %w", err)
 	}
-	m := &Moto{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
+	m := &Moto{cmd: cmd, exited: make(chan struct{})}
+	found := make(chan string, 1)
+	go func() {
+		// Read every line for as long as moto runs: a full pipe would block it.
+		var log io.Writer = io.Discard
+		if os.Getenv("MOTO_LOG") != "" {
+			log = os.Stderr
+		}
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if u := runningOn.FindString(sc.Text()); u != "" {
+				select {
+				case found <- u:
+				default:
+				}
+			}
+			fmt.Fprintln(log, sc.Text())
+		}
+		_ = cmd.Wait()
+		close(m.exited)
+	}()
+	select {
+	case m.Endpoint = <-found:
+	case <-m.exited:
+		return nil, fmt.Errorf("localaws: moto_server exited at start (is port %d free? MOTO_LOG=1 shows why)", port)
+	case <-time.After(30 * time.Second):
+		m.Stop()
+		return nil, errors.New("localaws: moto_server did not start within 30 s")
+	}
 	if err := WaitReady(m.Endpoint, 30*time.Second); err != nil {
 		m.Stop()
 		return nil, err
 	}
 	return m, nil
 }
+
+var runningOn = regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+`)
 
 // WaitReady polls endpoint until it answers HTTP or the deadline passes.
 func WaitReady(endpoint string, within time.Duration) error {
@@ -84,16 +113,7 @@ func (m *Moto) Stop() {
 		return
 	}
 	_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGTERM)
-	_ = m.cmd.Wait()
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("localaws: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	<-m.exited
 }
 
 // Config returns an AWS configuration whose clients all talk to endpoint
