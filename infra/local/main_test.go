@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,25 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sendwell/sendwell/shared/localaws"
+	"github.com/sendwell/sendwell/shared/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while run writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var (
 	keyLine  = regexp.MustCompile(`API key:\s+(sw_live_\S+)`)
@@ -45,7 +26,7 @@ func start(t *testing.T) (base, key string, stop func()) {
 	t.Setenv("PORT", "0") // the server picks a free port and prints it
 
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, out) }()
 

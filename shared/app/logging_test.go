@@ -1,31 +1,19 @@
 package app_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sendwell/sendwell/shared/logx"
+	"github.com/sendwell/sendwell/shared/testenv"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
 
 // Every log line of a request names its request id and tenant, and no
 // credential ever reaches the logs.
@@ -34,7 +22,7 @@ func TestRequestLogsCarryRequestAndTenantIDsButNoSecrets(t *testing.T) {
 	s := a.signup("logs@example.com")
 	_, key := a.newKey(s, "k")
 
-	buf := &lockedBuffer{}
+	buf := &testenv.Buffer{}
 	slog.SetDefault(logx.NewJSON(buf, slog.LevelDebug))
 	t.Cleanup(func() { slog.SetDefault(logx.NewJSON(io.Discard, slog.LevelInfo)) })
 
@@ -42,9 +30,7 @@ func TestRequestLogsCarryRequestAndTenantIDsButNoSecrets(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.Status)
 	a.do("POST", "/api/auth/login", map[string]string{"email": "logs@example.com", "password": "correct horse battery"})
 
-	buf.mu.Lock()
-	logged := buf.b.String()
-	buf.mu.Unlock()
+	logged := buf.String()
 	var line map[string]any
 	require.NoError(t, json.Unmarshal([]byte(strings.SplitN(logged, "\n", 2)[0]), &line))
 	assert.Equal(t, r.Header.Get("X-Request-Id"), line["apiRequestId"])

@@ -4,12 +4,14 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -76,4 +78,25 @@ func New(t testing.TB) *Env {
 	}
 	counter.Reset()
 	return &Env{Config: cfg, DB: db, Store: store.New(db, name), Counter: counter}
+}
+
+// Buffer is a bytes.Buffer that is safe to write from one goroutine while a
+// test reads it from another (logs, a server's output).
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
