@@ -31,10 +31,12 @@ import (
 	"github.com/sendwell/sendwell/shared/openapi"
 	"github.com/sendwell/sendwell/shared/ratelimit"
 	"github.com/sendwell/sendwell/shared/store"
+	"github.com/sendwell/sendwell/shared/tracking"
 )
 
 // Deps are the long-lived pieces a function builds once, at cold start.
 type Deps struct {
+	Config  config.Config
 	Clock   clock.Clock
 	Store   *store.Store
 	Tokens  *auth.Tokens
@@ -52,6 +54,7 @@ func NewDeps(db store.DB, cfg config.Config, clk clock.Clock) (*Deps, error) {
 		return nil, err
 	}
 	return &Deps{
+		Config:  cfg,
 		Clock:   clk,
 		Store:   s,
 		Tokens:  tokens,
@@ -105,7 +108,9 @@ func authRoutes(d *Deps, rt *httpx.Router) {
 }
 
 func contactRoutes(d *Deps, rt *httpx.Router) {
-	contacts.NewHandlers(contacts.NewService(d.Store), d.Cursors).Register(rt)
+	cs := contacts.NewService(d.Store, d.Clock)
+	contacts.NewHandlers(cs, d.Cursors).Register(rt)
+	tracking.NewHandlers(tracking.NewService(d.Store, cs, d.Config.EventRetention), d.Cursors).Register(rt)
 }
 
 // publicRoutes are the routes that need no credentials and no AWS.

@@ -1,13 +1,12 @@
 package auth
 
 import (
-	"net/mail"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/sendwell/sendwell/shared/errs"
 	"github.com/sendwell/sendwell/shared/tenant"
+	"github.com/sendwell/sendwell/shared/validate"
 )
 
 // User is a user as the API shows it.
@@ -72,7 +71,7 @@ type SignupRequest struct {
 // Validate checks the fields and normalises the email.
 func (r *SignupRequest) Validate() error {
 	var err error
-	if r.Email, err = normaliseEmail(r.Email); err != nil {
+	if r.Email, err = validate.Email("email", r.Email); err != nil {
 		return err
 	}
 	if r.Password == "" {
@@ -81,10 +80,10 @@ func (r *SignupRequest) Validate() error {
 	if n := utf8.RuneCountInString(r.Password); n < 10 || n > 128 {
 		return errs.Invalid("password", "The 'password' field must be 10 to 128 characters long.")
 	}
-	if err := text("name", &r.Name, 100); err != nil {
+	if err := validate.Text("name", &r.Name, 100); err != nil {
 		return err
 	}
-	return text("organisation", &r.Organisation, 100)
+	return validate.Text("organisation", &r.Organisation, 100)
 }
 
 // LoginRequest is the body of POST /api/auth/login.
@@ -96,7 +95,7 @@ type LoginRequest struct {
 // Validate checks the fields are present and normalises the email.
 func (r *LoginRequest) Validate() error {
 	var err error
-	if r.Email, err = normaliseEmail(r.Email); err != nil {
+	if r.Email, err = validate.Email("email", r.Email); err != nil {
 		return err
 	}
 	if r.Password == "" {
@@ -114,29 +113,4 @@ type CreateKeyRequest struct {
 }
 
 // Validate checks the name.
-func (r *CreateKeyRequest) Validate() error { return text("name", &r.Name, 100) }
-
-// normaliseEmail trims, lower-cases and checks an email address.
-func normaliseEmail(s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "" {
-		return "", errs.Required("email")
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || len(s) > 254 || !strings.Contains(s[strings.LastIndexByte(s, '@'):], ".") {
-		return "", errs.Invalid("email", "The 'email' field must be a valid email address.")
-	}
-	return s, nil
-}
-
-// text trims a required string field and bounds its length.
-func text(field string, s *string, max int) error {
-	*s = strings.TrimSpace(*s)
-	if *s == "" {
-		return errs.Required(field)
-	}
-	if utf8.RuneCountInString(*s) > max {
-		return errs.Invalid(field, "The '%s' field must be at most %d characters long.", field, max)
-	}
-	return nil
-}
+func (r *CreateKeyRequest) Validate() error { return validate.Text("name", &r.Name, 100) }

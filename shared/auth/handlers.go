@@ -92,7 +92,7 @@ func (h *Handlers) createKey(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handlers) listKeys(w http.ResponseWriter, r *http.Request) error {
 	p, _ := tenant.From(r.Context())
-	pp, err := h.cursors.ParsePage(r, p.OrgID)
+	pp, err := h.cursors.ParsePage(r, p.OrgID, "api-keys")
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func (h *Handlers) listKeys(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, httpx.Page[APIKey]{Data: keys, NextCursor: h.cursors.Encode(p.OrgID, next)})
+	httpx.WriteJSON(w, http.StatusOK, httpx.Page[APIKey]{Data: keys, NextCursor: h.cursors.Encode(p.OrgID, "api-keys", next)})
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 )
 
 // Config is what the API functions need.
@@ -16,6 +17,7 @@ type Config struct {
 	JWTSecret          []byte
 	RateLimitPerMinute int // 0: each plan's own limit
 	Stage              string
+	EventRetention     time.Duration // how long events are kept (EVENT_RETENTION_DAYS, default 400)
 }
 
 // SecretReader reads a SecureString parameter (SSM Parameter Store in AWS).
@@ -49,6 +51,14 @@ func FromEnv(ctx context.Context, readSecret SecretReader) (Config, error) {
 			return c, fmt.Errorf("config: RATE_LIMIT_PER_MINUTE must be a whole number >= 0, got %q", v)
 		}
 		c.RateLimitPerMinute = n
+	}
+	c.EventRetention = 400 * 24 * time.Hour
+	if v := os.Getenv("EVENT_RETENTION_DAYS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 3650 {
+			return c, fmt.Errorf("config: EVENT_RETENTION_DAYS must be a whole number of days from 1 to 3650, got %q", v)
+		}
+		c.EventRetention = time.Duration(n) * 24 * time.Hour
 	}
 	return c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,13 +28,14 @@ func TestFromEnv(t *testing.T) {
 		{"no secret", map[string]string{"TABLE_NAME": "t"}, "set JWT_SECRET", Config{}},
 		{"short secret", map[string]string{"TABLE_NAME": "t", "JWT_SECRET": "short"}, "at least 32", Config{}},
 		{"missing parameter", map[string]string{"TABLE_NAME": "t", "JWT_SECRET_PARAMETER": "/nope"}, "SSM parameter /nope", Config{}},
+		{"bad retention", map[string]string{"TABLE_NAME": "t", "JWT_SECRET": secret, "EVENT_RETENTION_DAYS": "0"}, "EVENT_RETENTION_DAYS", Config{}},
 		{"bad rate limit", map[string]string{"TABLE_NAME": "t", "JWT_SECRET": secret, "RATE_LIMIT_PER_MINUTE": "lots"}, "RATE_LIMIT_PER_MINUTE", Config{}},
-		{"local", map[string]string{"TABLE_NAME": "t", "JWT_SECRET": secret, "RATE_LIMIT_PER_MINUTE": "7"}, "", Config{TableName: "t", JWTSecret: []byte(secret), RateLimitPerMinute: 7}},
-		{"aws", map[string]string{"TABLE_NAME": "t", "JWT_SECRET_PARAMETER": "/sendwell/dev/jwt-secret", "STAGE": "dev"}, "", Config{TableName: "t", JWTSecret: []byte(secret), Stage: "dev"}},
+		{"local", map[string]string{"TABLE_NAME": "t", "JWT_SECRET": secret, "RATE_LIMIT_PER_MINUTE": "7"}, "", Config{TableName: "t", JWTSecret: []byte(secret), RateLimitPerMinute: 7, EventRetention: 400 * 24 * time.Hour}},
+		{"aws", map[string]string{"TABLE_NAME": "t", "JWT_SECRET_PARAMETER": "/sendwell/dev/jwt-secret", "STAGE": "dev", "EVENT_RETENTION_DAYS": "30"}, "", Config{TableName: "t", JWTSecret: []byte(secret), Stage: "dev", EventRetention: 30 * 24 * time.Hour}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			for _, k := range []string{"TABLE_NAME", "JWT_SECRET", "JWT_SECRET_PARAMETER", "RATE_LIMIT_PER_MINUTE", "STAGE"} {
+			for _, k := range []string{"TABLE_NAME", "JWT_SECRET", "JWT_SECRET_PARAMETER", "RATE_LIMIT_PER_MINUTE", "STAGE", "EVENT_RETENTION_DAYS"} {
 				t.Setenv(k, c.env[k])
 			}
 			got, err := FromEnv(context.Background(), ssm)

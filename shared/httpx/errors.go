@@ -40,7 +40,7 @@ var errTooLarge = errors.New("httpx: request body too large")
 // WriteError maps err to its status, code and message and writes the
 // envelope. Anything it does not know is a 500 whose cause is logged, never sent.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	status, code, msg := classify(err)
+	status, code, msg := Classify(err)
 	if status == http.StatusInternalServerError {
 		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
 	}
@@ -51,7 +51,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	WriteJSON(w, status, ErrorBody{ErrorDetail{Code: code, Message: msg}})
 }
 
-func classify(err error) (int, string, string) {
+// Classify maps an error to its status, code and public message.
+func Classify(err error) (status int, code, message string) {
 	var (
 		v  *errs.Validation
 		u  *errs.Unprocessable

@@ -123,7 +123,7 @@ func TestUnknownRoutesAndMethodsAnswerInTheEnvelope(t *testing.T) {
 	rec, eb = serve(rt, "PUT", "/api/things/1", "")
 	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
 	assert.Equal(t, CodeMethodNotAllowed, eb.Error.Code)
-	assert.Equal(t, "DELETE, GET", rec.Header().Get("Allow"))
+	assert.Equal(t, "GET, DELETE", rec.Header().Get("Allow"))
 
 	rec, eb = serve(rt, "GET", "/api/things", "")
 	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
@@ -171,41 +171,44 @@ func TestDomainErrorsMapToStatuses(t *testing.T) {
 func TestCursorsAreTamperProofAndTenantBound(t *testing.T) {
 	c := NewCursors([]byte("0123456789abcdef0123456789abcdef"))
 	key := map[string]string{"PK": "ORG#org_a", "SK": "CONTACT#cnt_1"}
-	cur := c.Encode("org_a", key)
+	cur := c.Encode("org_a", "contacts", key)
 	require.NotNil(t, cur)
 
-	got, err := c.Decode("org_a", *cur)
+	got, err := c.Decode("org_a", "contacts", *cur)
 	require.NoError(t, err)
 	assert.Equal(t, key, got)
 
-	_, err = c.Decode("org_b", *cur)
+	_, err = c.Decode("org_b", "contacts", *cur)
 	assert.ErrorAs(t, err, new(*errs.Validation), "another tenant's cursor")
+
+	_, err = c.Decode("org_a", "api-keys", *cur)
+	assert.ErrorAs(t, err, new(*errs.Validation), "another list's cursor")
 
 	tampered := []byte(*cur)
 	tampered[3] ^= 1
-	_, err = c.Decode("org_a", string(tampered))
+	_, err = c.Decode("org_a", "contacts", string(tampered))
 	assert.ErrorAs(t, err, new(*errs.Validation), "modified cursor")
 
 	other := NewCursors([]byte("another-secret-another-secret-xx"))
-	_, err = other.Decode("org_a", *cur)
+	_, err = other.Decode("org_a", "contacts", *cur)
 	assert.ErrorAs(t, err, new(*errs.Validation), "cursor signed with another key")
 
 	for _, junk := range []string{"x", "a.b", "..", "eyJ0Ijoib3JnX2EifQ.AAAA"} {
-		_, err = c.Decode("org_a", junk)
+		_, err = c.Decode("org_a", "contacts", junk)
 		assert.ErrorAs(t, err, new(*errs.Validation), junk)
 	}
-	assert.Nil(t, c.Encode("org_a", nil), "no next page, no cursor")
+	assert.Nil(t, c.Encode("org_a", "contacts", nil), "no next page, no cursor")
 }
 
 func TestParsePageLimits(t *testing.T) {
 	c := NewCursors([]byte("0123456789abcdef0123456789abcdef"))
 	for q, want := range map[string]int{"": 20, "limit=1": 1, "limit=100": 100} {
-		p, err := c.ParsePage(httptest.NewRequest("GET", "/x?"+q, nil), "org_a")
+		p, err := c.ParsePage(httptest.NewRequest("GET", "/x?"+q, nil), "org_a", "x")
 		require.NoError(t, err, q)
 		assert.Equal(t, want, p.Limit)
 	}
 	for _, q := range []string{"limit=0", "limit=101", "limit=-1", "limit=abc", "limit=2.5", "limit=", "limit=5&limit=6"} {
-		_, err := c.ParsePage(httptest.NewRequest("GET", "/x?"+q, nil), "org_a")
+		_, err := c.ParsePage(httptest.NewRequest("GET", "/x?"+q, nil), "org_a", "x")
 		var v *errs.Validation
 		require.ErrorAs(t, err, &v, q)
 		assert.Equal(t, "limit", v.Field)

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,4 +98,10 @@ func jsonType(t reflect.Type) string {
 		return "an object"
 	}
 	return fmt.Sprintf("of type %s", t.Kind())
+}
+
+// DecodeBytes decodes one JSON object from raw as strictly as Decode does.
+func DecodeBytes(raw []byte, dst any) error {
+	r, _ := http.NewRequest(http.MethodPost, "/", bytes.NewReader(raw))
+	return Decode(r, dst)
 }

@@ -44,15 +44,18 @@ func NewCursors(secret []byte) *Cursors {
 
 type cursorBody struct {
 	Tenant string            `json:"t"`
+	Scope  string            `json:"s"`
 	Key    map[string]string `json:"k"`
 }
 
-// Encode returns the opaque cursor for resuming after key, or nil if key is nil.
-func (c *Cursors) Encode(tenant string, key map[string]string) *string {
+// Encode returns the opaque cursor for resuming after key, or nil if key is
+// nil. scope names the list and its filters: a cursor only resumes the list
+// it came from.
+func (c *Cursors) Encode(tenant, scope string, key map[string]string) *string {
 	if key == nil {
 		return nil
 	}
-	raw, _ := json.Marshal(cursorBody{Tenant: tenant, Key: key})
+	raw, _ := json.Marshal(cursorBody{Tenant: tenant, Scope: scope, Key: key})
 	s := base64.RawURLEncoding.EncodeToString(raw) + "." + base64.RawURLEncoding.EncodeToString(c.sign(raw))
 	return &s
 }
@@ -63,8 +66,8 @@ func (c *Cursors) sign(raw []byte) []byte {
 	return m.Sum(nil)
 }
 
-// Decode verifies a cursor for tenant and returns the key it resumes after.
-func (c *Cursors) Decode(tenant, s string) (map[string]string, error) {
+// Decode verifies a cursor for tenant and scope and returns the key it resumes after.
+func (c *Cursors) Decode(tenant, scope, s string) (map[string]string, error) {
 	bad := errs.Invalid("cursor", "The 'cursor' parameter is invalid.")
 	body, sig, ok := strings.Cut(s, ".")
 	if !ok {
@@ -76,14 +79,14 @@ func (c *Cursors) Decode(tenant, s string) (map[string]string, error) {
 		return nil, bad
 	}
 	var cb cursorBody
-	if err := json.Unmarshal(raw, &cb); err != nil || cb.Tenant != tenant || len(cb.Key) == 0 {
+	if err := json.Unmarshal(raw, &cb); err != nil || cb.Tenant != tenant || cb.Scope != scope || len(cb.Key) == 0 {
 		return nil, bad
 	}
 	return cb.Key, nil
 }
 
-// ParsePage reads limit (default 20, 1 to 100) and cursor from the query.
-func (c *Cursors) ParsePage(r *http.Request, tenant string) (PageParams, error) {
+// ParsePage reads limit (default 20, 1 to 100) and a cursor of scope from the query.
+func (c *Cursors) ParsePage(r *http.Request, tenant, scope string) (PageParams, error) {
 	p := PageParams{Limit: DefaultLimit}
 	q := r.URL.Query()
 	if v, ok := q["limit"]; ok {
@@ -94,7 +97,7 @@ func (c *Cursors) ParsePage(r *http.Request, tenant string) (PageParams, error) 
 		p.Limit = n
 	}
 	if v := q.Get("cursor"); v != "" {
-		key, err := c.Decode(tenant, v)
+		key, err := c.Decode(tenant, scope, v)
 		if err != nil {
 			return p, err
 		}

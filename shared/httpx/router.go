@@ -40,7 +40,6 @@ const (
 type Router struct {
 	mux    *http.ServeMux
 	guards map[Access][]Middleware
-	paths  map[string][]string // path pattern -> methods
 	routes []string
 	clock  clock.Clock
 }
@@ -48,17 +47,39 @@ type Router struct {
 // NewRouter returns a router whose routes of each access level run behind
 // that level's guards (authentication, rate limiting, idempotency, …).
 func NewRouter(guards map[Access][]Middleware, clk clock.Clock) *Router {
-	rt := &Router{mux: http.NewServeMux(), guards: guards, paths: map[string][]string{}, clock: clk}
-	rt.mux.Handle("/", Handler(func(w http.ResponseWriter, r *http.Request) error {
-		return errs.NewNotFound(fmt.Sprintf("No route matches %s %s.", r.Method, r.URL.Path))
-	}))
+	rt := &Router{mux: http.NewServeMux(), guards: guards, clock: clk}
+	rt.mux.Handle("/", http.HandlerFunc(rt.noRoute))
 	return rt
+}
+
+// probeMethods are the methods tried to tell a 405 from a 404.
+var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// noRoute answers what no route matched: 405 with Allow when the path is
+// known under other methods, 404 otherwise.
+func (rt *Router) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range probeMethods {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := rt.mux.Handler(probe); pattern != "/" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) == 0 {
+		WriteError(w, r, errs.NewNotFound(fmt.Sprintf("No route matches %s %s.", r.Method, r.URL.Path)))
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{ErrorDetail{
+		Code:    CodeMethodNotAllowed,
+		Message: fmt.Sprintf("Method %s is not allowed on %s; allowed: %s.", r.Method, r.URL.Path, strings.Join(allowed, ", ")),
+	}})
 }
 
 // Handle adds a route: pattern is "METHOD /path/{param}".
 func (rt *Router) Handle(pattern string, access Access, h HandlerFunc) {
-	method, path, ok := strings.Cut(pattern, " ")
-	if !ok {
+	if !strings.Contains(pattern, " ") {
 		panic("httpx: route pattern needs a method: " + pattern)
 	}
 	var handler http.Handler = Handler(h)
@@ -68,22 +89,6 @@ func (rt *Router) Handle(pattern string, access Access, h HandlerFunc) {
 	}
 	rt.mux.Handle(pattern, handler)
 	rt.routes = append(rt.routes, pattern)
-	if _, seen := rt.paths[path]; !seen {
-		rt.mux.Handle(path, rt.methodNotAllowed(path))
-	}
-	rt.paths[path] = append(rt.paths[path], method)
-}
-
-func (rt *Router) methodNotAllowed(path string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		allowed := slices.Clone(rt.paths[path])
-		slices.Sort(allowed)
-		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{ErrorDetail{
-			Code:    CodeMethodNotAllowed,
-			Message: fmt.Sprintf("Method %s is not allowed on %s; allowed: %s.", r.Method, r.URL.Path, strings.Join(allowed, ", ")),
-		}})
-	})
 }
 
 // Routes lists the patterns registered, such as "GET /api/contacts".

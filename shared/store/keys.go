@@ -13,8 +13,11 @@ const (
 	AttrSK     = "SK"
 	AttrGSI1PK = "GSI1PK"
 	AttrGSI1SK = "GSI1SK"
+	AttrGSI2PK = "GSI2PK"
+	AttrGSI2SK = "GSI2SK"
 	AttrTTL    = "ttl"
 	IndexGSI1  = "GSI1"
+	IndexGSI2  = "GSI2"
 )
 
 // Key prefixes. Every tenant partition starts with "ORG#<orgId>"; the only
@@ -35,6 +38,9 @@ const (
 	prefixIdm     = "IDEM#"
 	prefixMin     = "MIN#"
 	prefixContact = "CONTACT#"
+	prefixCEmail  = "CEMAIL#"
+	prefixEvent   = "EVT#"
+	prefixImport  = "IMPORT#"
 )
 
 // Key is the primary key of one item.
@@ -84,8 +90,51 @@ func IdempotencyKey(orgID, clientKey string) Key {
 // minute formats the UTC minute of t so that keys sort by time.
 func minute(t time.Time) string { return fmt.Sprintf("%010d", t.UTC().Unix()/60) }
 
-// ContactPrefix is the sort-key prefix of a tenant's contacts.
+// ContactPrefix is the sort-key prefix of a tenant's contacts (and of the
+// entries of its contact indexes).
 func ContactPrefix() string { return prefixContact }
 
+// ContactSK is a contact's sort key: contact ids are ULIDs, so contacts sort
+// by creation time.
+func ContactSK(contactID string) string { return prefixContact + contactID }
+
 // ContactKey is one contact in its tenant's partition.
-func ContactKey(orgID, contactID string) Key { return Key{OrgPK(orgID), prefixContact + contactID} }
+func ContactKey(orgID, contactID string) Key { return Key{OrgPK(orgID), ContactSK(contactID)} }
+
+// ContactEmailKey is the lookup that makes a (lower-cased) email unique
+// within a tenant and finds its contact in one read.
+func ContactEmailKey(orgID, email string) Key { return Key{OrgPK(orgID), prefixCEmail + email} }
+
+// ContactTagPK is the partition listing one tag's contacts (keys only).
+func ContactTagPK(orgID, tag string) string { return OrgPK(orgID) + "#TAG#" + tag }
+
+// ContactTagKey is one contact's membership of a tag.
+func ContactTagKey(orgID, tag, contactID string) Key {
+	return Key{ContactTagPK(orgID, tag), ContactSK(contactID)}
+}
+
+// SubscribedPK is the GSI1 partition of a tenant's subscribed (or
+// unsubscribed) contacts; the contact item carries it.
+func SubscribedPK(orgID string, subscribed bool) string {
+	return fmt.Sprintf("%s#SUB#%t", OrgPK(orgID), subscribed)
+}
+
+// EmailIndexPK is the GSI2 partition of a tenant's contacts ordered by email.
+func EmailIndexPK(orgID string) string { return OrgPK(orgID) + "#EMAIL" }
+
+// EventsPK is the partition of one contact's events.
+func EventsPK(orgID, contactID string) string { return OrgPK(orgID) + "#EVT#" + contactID }
+
+// EventSK is an event's sort key: event ids are ULIDs of the event's time.
+func EventSK(eventID string) string { return prefixEvent + eventID }
+
+// EventPrefix is the sort-key prefix of events.
+func EventPrefix() string { return prefixEvent }
+
+// EventNamePK is the GSI1 partition of one contact's events of one name.
+func EventNamePK(orgID, contactID, name string) string {
+	return EventsPK(orgID, contactID) + "#" + name
+}
+
+// ImportKey is a bulk import's record.
+func ImportKey(orgID, importID string) Key { return Key{OrgPK(orgID), prefixImport + importID} }

@@ -36,11 +36,15 @@ func EnsureTable(ctx context.Context, db Creator, name string) error {
 	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:            &name,
 		BillingMode:          types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{s(AttrPK), s(AttrSK), s(AttrGSI1PK), s(AttrGSI1SK)},
+		AttributeDefinitions: []types.AttributeDefinition{s(AttrPK), s(AttrSK), s(AttrGSI1PK), s(AttrGSI1SK), s(AttrGSI2PK), s(AttrGSI2SK)},
 		KeySchema:            []types.KeySchemaElement{k(AttrPK, types.KeyTypeHash), k(AttrSK, types.KeyTypeRange)},
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
 			IndexName:  aws.String(IndexGSI1),
 			KeySchema:  []types.KeySchemaElement{k(AttrGSI1PK, types.KeyTypeHash), k(AttrGSI1SK, types.KeyTypeRange)},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}, {
+			IndexName:  aws.String(IndexGSI2),
+			KeySchema:  []types.KeySchemaElement{k(AttrGSI2PK, types.KeyTypeHash), k(AttrGSI2SK, types.KeyTypeRange)},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 		}},
 		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages},

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -197,4 +198,76 @@ func (s *Store) QueryPage(ctx context.Context, in *dynamodb.QueryInput, limit in
 		}
 	}
 	return p, nil
+}
+
+// DeleteAll deletes keys in batches of 25, retrying what DynamoDB leaves unprocessed.
+func (s *Store) DeleteAll(ctx context.Context, keys []Key) error {
+	for len(keys) > 0 {
+		n := min(len(keys), 25)
+		reqs := make([]types.WriteRequest, 0, n)
+		for _, k := range keys[:n] {
+			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k.KeyAV()}})
+		}
+		keys = keys[n:]
+		if err := s.BatchWrite(ctx, reqs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BatchWrite sends up to 25 write requests, retrying unprocessed ones with backoff.
+func (s *Store) BatchWrite(ctx context.Context, reqs []types.WriteRequest) error {
+	pending := map[string][]types.WriteRequest{s.Table: reqs}
+	for attempt := 0; len(pending[s.Table]) > 0; attempt++ {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
+		}
+		out, err := s.DB.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+		if err != nil {
+			return fmt.Errorf("store: batch write: %w", err)
+		}
+		pending = out.UnprocessedItems
+	}
+	return nil
+}
+
+// BatchGet reads up to 100 keys, retrying unprocessed ones with backoff.
+func (s *Store) BatchGet(ctx context.Context, keys []Key) ([]map[string]types.AttributeValue, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	ka := &types.KeysAndAttributes{}
+	for _, k := range keys {
+		ka.Keys = append(ka.Keys, k.KeyAV())
+	}
+	pending := map[string]types.KeysAndAttributes{s.Table: *ka}
+	var items []map[string]types.AttributeValue
+	for attempt := 0; len(pending[s.Table].Keys) > 0; attempt++ {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
+		out, err := s.DB.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
+		if err != nil {
+			return nil, fmt.Errorf("store: batch get: %w", err)
+		}
+		items = append(items, out.Responses[s.Table]...)
+		pending = out.UnprocessedKeys
+	}
+	return items, nil
+}
+
+// backoff waits 50 ms × 2^attempt (at most 2 s) or until ctx ends.
+func backoff(ctx context.Context, attempt int) error {
+	d := min(50*time.Millisecond<<attempt, 2*time.Second)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }

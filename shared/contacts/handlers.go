@@ -1,0 +1,162 @@
+package contacts
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/sendwell/sendwell/shared/errs"
+	"github.com/sendwell/sendwell/shared/httpx"
+	"github.com/sendwell/sendwell/shared/tenant"
+)
+
+// Handlers serves the contacts routes.
+type Handlers struct {
+	svc     *Service
+	cursors *httpx.Cursors
+}
+
+// NewHandlers returns the contacts handlers.
+func NewHandlers(svc *Service, c *httpx.Cursors) *Handlers { return &Handlers{svc: svc, cursors: c} }
+
+// Register adds the contacts routes to rt.
+func (h *Handlers) Register(rt *httpx.Router) {
+	rt.Handle("POST /api/contacts", httpx.Tenant, h.create)
+	rt.Handle("GET /api/contacts", httpx.Tenant, h.list)
+	rt.Handle("POST /api/contacts/batch", httpx.Tenant, h.batch)
+	rt.Handle("GET /api/contacts/{id}", httpx.Tenant, h.get)
+	rt.Handle("PATCH /api/contacts/{id}", httpx.Tenant, h.patch)
+	rt.Handle("DELETE /api/contacts/{id}", httpx.Tenant, h.delete)
+}
+
+func orgOf(r *http.Request) string {
+	p, _ := tenant.From(r.Context())
+	return p.OrgID
+}
+
+func (h *Handlers) create(w http.ResponseWriter, r *http.Request) error {
+	var in Input
+	if err := httpx.Decode(r, &in); err != nil {
+		return err
+	}
+	it, err := h.svc.Create(r.Context(), orgOf(r), in)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusCreated, it.API())
+	return nil
+}
+
+func (h *Handlers) get(w http.ResponseWriter, r *http.Request) error {
+	it, err := h.svc.Get(r.Context(), orgOf(r), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, it.API())
+	return nil
+}
+
+func (h *Handlers) patch(w http.ResponseWriter, r *http.Request) error {
+	var p Patch
+	if err := httpx.Decode(r, &p); err != nil {
+		return err
+	}
+	it, err := h.svc.Patch(r.Context(), orgOf(r), r.PathValue("id"), p)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, it.API())
+	return nil
+}
+
+func (h *Handlers) delete(w http.ResponseWriter, r *http.Request) error {
+	if err := h.svc.Delete(r.Context(), orgOf(r), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handlers) list(w http.ResponseWriter, r *http.Request) error {
+	org := orgOf(r)
+	f, err := ParseFilter(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	pp, err := h.cursors.ParsePage(r, org, f.Scope())
+	if err != nil {
+		return err
+	}
+	items, next, err := h.svc.List(r.Context(), org, f, pp.Limit, pp.Start)
+	if err != nil {
+		return err
+	}
+	out := make([]Contact, len(items))
+	for i := range items {
+		out[i] = items[i].API()
+	}
+	httpx.WriteJSON(w, http.StatusOK, httpx.Page[Contact]{Data: out, NextCursor: h.cursors.Encode(org, f.Scope(), next)})
+	return nil
+}
+
+// BatchRequest is the body of POST /api/contacts/batch. Items are decoded one
+// by one, so one bad item does not fail the others.
+type BatchRequest struct {
+	Contacts []json.RawMessage `json:"contacts"`
+}
+
+// Validate bounds the batch.
+func (b *BatchRequest) Validate() error {
+	if b.Contacts == nil {
+		return errs.Required("contacts")
+	}
+	if len(b.Contacts) == 0 || len(b.Contacts) > MaxBatch {
+		return errs.Invalid("contacts", "The 'contacts' field must hold 1 to %d contacts.", MaxBatch)
+	}
+	return nil
+}
+
+// BatchResult is one item's outcome.
+type BatchResult struct {
+	Index  int                `json:"index"`
+	ID     *string            `json:"id"`
+	Email  *string            `json:"email"`
+	Status string             `json:"status"`
+	Error  *httpx.ErrorDetail `json:"error"`
+}
+
+func (h *Handlers) batch(w http.ResponseWriter, r *http.Request) error {
+	var req BatchRequest
+	if err := httpx.Decode(r, &req); err != nil {
+		return err
+	}
+	items := make([]UpsertItem, len(req.Contacts))
+	for i, raw := range req.Contacts {
+		items[i].Err = httpx.DecodeBytes(raw, &items[i].Input)
+	}
+	results := h.svc.Upsert(r.Context(), orgOf(r), items)
+	out := make([]BatchResult, len(results))
+	for i, res := range results {
+		out[i] = BatchResult{Index: i, Status: res.Status}
+		if res.Contact != nil {
+			out[i].ID, out[i].Email = &res.Contact.ID, &res.Contact.Email
+		} else if e := items[i].Input.Email; e != "" {
+			out[i].Email = &e
+		}
+		if res.Err != nil {
+			out[i].Error = itemError(res.Err)
+			if out[i].Error.Code == httpx.CodeInternal {
+				slog.ErrorContext(r.Context(), "contacts: batch item failed", "index", i, "error", res.Err.Error())
+			}
+		}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"data": out})
+	return nil
+}
+
+// itemError is the envelope detail of one failed item, as the API would
+// answer it alone; an internal cause is logged by the caller, never shown.
+func itemError(err error) *httpx.ErrorDetail {
+	_, code, msg := httpx.Classify(err)
+	return &httpx.ErrorDetail{Code: code, Message: msg}
+}

@@ -1,0 +1,40 @@
+// Package validate holds the input rules several resources share.
+package validate
+
+import (
+	"net/mail"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/sendwell/sendwell/shared/errs"
+)
+
+// Email trims, lower-cases and checks an email address in field.
+func Email(field, s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return "", errs.Required(field)
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || len(s) > 254 || !strings.Contains(s[strings.LastIndexByte(s, '@'):], ".") {
+		return "", errs.Invalid(field, "The '%s' field must be a valid email address.", field)
+	}
+	return s, nil
+}
+
+// Text trims a required string field and bounds its length in characters.
+func Text(field string, s *string, max int) error {
+	*s = strings.TrimSpace(*s)
+	if *s == "" {
+		return errs.Required(field)
+	}
+	return MaxLen(field, *s, max)
+}
+
+// MaxLen bounds a string's length in characters.
+func MaxLen(field, s string, max int) error {
+	if utf8.RuneCountInString(s) > max {
+		return errs.Invalid(field, "The '%s' field must be at most %d characters long.", field, max)
+	}
+	return nil
+}
