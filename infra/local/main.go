@@ -15,13 +15,16 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
 	"github.com/sendwell/sendwell/shared/app"
 	"github.com/sendwell/sendwell/shared/auth"
+	"github.com/sendwell/sendwell/shared/changes"
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/config"
 	"github.com/sendwell/sendwell/shared/errs"
@@ -81,10 +84,40 @@ func run(ctx context.Context, out io.Writer) error {
 	if err := store.EnsureTable(ctx, db, cfg.TableName); err != nil {
 		return err
 	}
-	deps, err := app.NewDeps(db, cfg, clock.System{})
+	res, err := localaws.EnsureResources(ctx, awsCfg, cfg.TableName)
 	if err != nil {
 		return err
 	}
+	cfg.ImportsBucket, cfg.ImportQueueURL, cfg.DomainEventsQueueURL, cfg.S3PathStyle = res.ImportsBucket, res.ImportQueueURL, res.DomainEventsQueueURL, true
+	deps, err := app.NewDeps(awsCfg, cfg, clock.System{})
+	if err != nil {
+		return err
+	}
+	stream, err := localaws.NewStreamReader(ctx, db, dynamodbstreams.NewFromConfig(awsCfg), cfg.TableName)
+	if err != nil {
+		return err
+	}
+	workCtx, stopWork := context.WithCancel(ctx)
+	var workers sync.WaitGroup
+	defer workers.Wait()
+	defer stopWork()
+	worker := func(name string, run func() error) {
+		workers.Go(func() {
+			if err := run(); err != nil {
+				slog.Error("worker stopped", "worker", name, "error", err.Error())
+			}
+		})
+	}
+	// The same handlers as the Lambdas, fed as their event sources would.
+	worker("import-worker", func() error {
+		return localaws.PollQueue(workCtx, deps.SQS, res.ImportQueueURL, deps.ImportWorker().Handle)
+	})
+	worker("changes", func() error {
+		return stream.Follow(workCtx, 200*time.Millisecond, func(ctx context.Context, recs []changes.Record) error {
+			_, err := changes.Process(ctx, deps.Changes(), recs)
+			return err
+		})
+	})
 	key, err := demoKey(ctx, deps)
 	if err != nil {
 		return fmt.Errorf("create the demo organisation: %w", err)

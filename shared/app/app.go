@@ -5,28 +5,34 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/sendwell/sendwell/shared/auth"
 	"github.com/sendwell/sendwell/shared/awsx"
+	"github.com/sendwell/sendwell/shared/changes"
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/config"
 	"github.com/sendwell/sendwell/shared/contacts"
 	"github.com/sendwell/sendwell/shared/httpx"
 	"github.com/sendwell/sendwell/shared/idempotency"
+	"github.com/sendwell/sendwell/shared/imports"
 	"github.com/sendwell/sendwell/shared/logx"
 	"github.com/sendwell/sendwell/shared/openapi"
 	"github.com/sendwell/sendwell/shared/ratelimit"
@@ -38,6 +44,8 @@ import (
 type Deps struct {
 	Config  config.Config
 	Clock   clock.Clock
+	S3      *s3.Client
+	SQS     *sqs.Client
 	Store   *store.Store
 	Tokens  *auth.Tokens
 	Cursors *httpx.Cursors
@@ -46,9 +54,10 @@ type Deps struct {
 	Idem    *idempotency.Keeper
 }
 
-// NewDeps wires the dependencies over a table.
-func NewDeps(db store.DB, cfg config.Config, clk clock.Clock) (*Deps, error) {
-	s := store.New(db, cfg.TableName)
+// NewDeps wires the dependencies; clients are built from awsCfg (nothing is
+// called until a request needs it).
+func NewDeps(awsCfg aws.Config, cfg config.Config, clk clock.Clock) (*Deps, error) {
+	s := store.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
 	tokens, err := auth.NewTokens(cfg.JWTSecret, clk)
 	if err != nil {
 		return nil, err
@@ -56,6 +65,8 @@ func NewDeps(db store.DB, cfg config.Config, clk clock.Clock) (*Deps, error) {
 	return &Deps{
 		Config:  cfg,
 		Clock:   clk,
+		S3:      s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = cfg.S3PathStyle }),
+		SQS:     sqs.NewFromConfig(awsCfg),
 		Store:   s,
 		Tokens:  tokens,
 		Cursors: httpx.NewCursors(cfg.JWTSecret),
@@ -75,7 +86,7 @@ func FromEnv(ctx context.Context) (*Deps, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewDeps(dynamodb.NewFromConfig(awsCfg), cfg, clock.System{})
+	return NewDeps(awsCfg, cfg, clock.System{})
 }
 
 func ssmReader(c *ssm.Client) config.SecretReader {
@@ -111,6 +122,28 @@ func contactRoutes(d *Deps, rt *httpx.Router) {
 	cs := contacts.NewService(d.Store, d.Clock)
 	contacts.NewHandlers(cs, d.Cursors).Register(rt)
 	tracking.NewHandlers(tracking.NewService(d.Store, cs, d.Config.EventRetention), d.Cursors).Register(rt)
+	imports.NewHandlers(d.Imports()).Register(rt)
+}
+
+// Imports is the bulk-import service.
+func (d *Deps) Imports() *imports.Service {
+	return imports.NewService(d.Store, contacts.NewService(d.Store, d.Clock), d.Clock, d.S3, d.Config.ImportsBucket)
+}
+
+// ImportWorker is the import queue's handler. It keeps a minute before its
+// deadline to checkpoint and queue the rest of a large file.
+func (d *Deps) ImportWorker() *imports.Worker {
+	enqueue := func(ctx context.Context, c imports.Continuation) error {
+		body, _ := json.Marshal(c)
+		_, err := d.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &d.Config.ImportQueueURL, MessageBody: aws.String(string(body))})
+		return err
+	}
+	return imports.NewWorker(d.Imports(), enqueue, time.Minute)
+}
+
+// Changes is the stream consumer's publisher onto the domain-events queue.
+func (d *Deps) Changes() *changes.QueuePublisher {
+	return &changes.QueuePublisher{SQS: d.SQS, QueueURL: d.Config.DomainEventsQueueURL}
 }
 
 // publicRoutes are the routes that need no credentials and no AWS.
@@ -163,19 +196,43 @@ func Lambda(h http.Handler) func(context.Context, events.APIGatewayV2HTTPRequest
 	return httpadapter.NewV2(h).ProxyWithContext
 }
 
+// RunImportWorker is the whole main of the import worker.
+func RunImportWorker() {
+	deps := mustDeps("import-worker", "IMPORTS_BUCKET", "IMPORT_QUEUE_URL")
+	lambda.Start(deps.ImportWorker().Handle)
+}
+
+// RunChanges is the whole main of the stream consumer.
+func RunChanges() {
+	deps := mustDeps("changes", "DOMAIN_EVENTS_QUEUE_URL")
+	lambda.Start(changes.Handler(deps.Changes()))
+}
+
+func mustDeps(function string, required ...string) *Deps {
+	slog.SetDefault(slog.New(logx.NewHandler(lambdacontext.NewLogHandler())))
+	for _, name := range required {
+		if os.Getenv(name) == "" {
+			slog.Error("cannot start", "function", function, "error", name+" is not set")
+			os.Exit(1)
+		}
+	}
+	deps, err := FromEnv(context.Background())
+	if err != nil {
+		slog.Error("cannot start", "function", function, "error", err.Error())
+		os.Exit(1)
+	}
+	return deps
+}
+
 // RunLambda is the whole main of an API function: JSON logs with the request
 // and tenant ids, dependencies built once from the environment, then the
 // Lambda loop. A missing setting stops the cold start with a clear log line.
 func RunLambda(function string) {
-	slog.SetDefault(slog.New(logx.NewHandler(lambdacontext.NewLogHandler())))
-	deps, err := FromEnv(context.Background())
-	if err == nil {
-		var rt *httpx.Router
-		if rt, err = deps.Router(function); err == nil {
-			lambda.Start(Lambda(rt))
-			return
-		}
+	deps := mustDeps(function)
+	rt, err := deps.Router(function)
+	if err != nil {
+		slog.Error("cannot start", "function", function, "error", err.Error())
+		os.Exit(1)
 	}
-	slog.Error("cannot start", "function", function, "error", err.Error())
-	os.Exit(1)
+	lambda.Start(Lambda(rt))
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/sendwell/sendwell/shared/app"
 	"github.com/sendwell/sendwell/shared/clock"
-	"github.com/sendwell/sendwell/shared/config"
 	"github.com/sendwell/sendwell/shared/testenv"
 )
 
@@ -25,9 +24,8 @@ import (
 func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 	env := testenv.New(t)
 	clk := clock.NewFake(t0)
-	deps, err := app.NewDeps(env.DB, config.Config{TableName: env.Store.Table, JWTSecret: []byte(testSecret)}, clk)
-	require.NoError(t, err)
 	a := newAPIOn(t, env, clk)
+	deps := a.deps
 	s := a.signup("events@example.com")
 	_, key := a.newKey(s, "events")
 

@@ -56,11 +56,13 @@ func newAPI(t testing.TB, opts ...option) *api {
 // as a second Lambda instance would be.
 func newAPIOn(t testing.TB, env *testenv.Env, clk *clock.Fake, opts ...option) *api {
 	t.Helper()
-	cfg := config.Config{TableName: env.Store.Table, JWTSecret: []byte(testSecret), RateLimitPerMinute: 1000}
+	res := env.Resources(t)
+	cfg := config.Config{TableName: env.Store.Table, JWTSecret: []byte(testSecret), RateLimitPerMinute: 1000,
+		ImportsBucket: res.ImportsBucket, ImportQueueURL: res.ImportQueueURL, DomainEventsQueueURL: res.DomainEventsQueueURL, S3PathStyle: true}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	deps, err := app.NewDeps(env.DB, cfg, clk)
+	deps, err := app.NewDeps(env.Config, cfg, clk)
 	require.NoError(t, err)
 	srv := httptest.NewServer(deps.All())
 	t.Cleanup(srv.Close)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -141,7 +142,7 @@ func TestOpenAPIDocumentCoversEveryRoute(t *testing.T) {
 			}
 		}
 	}
-	deps, err := app.NewDeps(nil, config.Config{TableName: "unused", JWTSecret: []byte(testSecret)}, clock.NewFake(t0))
+	deps, err := app.NewDeps(aws.Config{}, config.Config{TableName: "unused", JWTSecret: []byte(testSecret)}, clock.NewFake(t0))
 	require.NoError(t, err)
 	served := deps.All().Routes()
 	slices.Sort(documented)

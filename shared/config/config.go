@@ -18,6 +18,11 @@ type Config struct {
 	RateLimitPerMinute int // 0: each plan's own limit
 	Stage              string
 	EventRetention     time.Duration // how long events are kept (EVENT_RETENTION_DAYS, default 400)
+
+	ImportsBucket        string // IMPORTS_BUCKET: where import files are uploaded
+	ImportQueueURL       string // IMPORT_QUEUE_URL: the import worker's queue
+	DomainEventsQueueURL string // DOMAIN_EVENTS_QUEUE_URL: where the changes function publishes
+	S3PathStyle          bool   // path-style S3 URLs (the local emulator)
 }
 
 // SecretReader reads a SecureString parameter (SSM Parameter Store in AWS).
@@ -26,7 +31,8 @@ type SecretReader func(ctx context.Context, name string) (string, error)
 // FromEnv reads TABLE_NAME, the JWT secret (JWT_SECRET locally, or the SSM
 // parameter named by JWT_SECRET_PARAMETER in AWS) and RATE_LIMIT_PER_MINUTE.
 func FromEnv(ctx context.Context, readSecret SecretReader) (Config, error) {
-	c := Config{TableName: os.Getenv("TABLE_NAME"), Stage: os.Getenv("STAGE")}
+	c := Config{TableName: os.Getenv("TABLE_NAME"), Stage: os.Getenv("STAGE"), ImportsBucket: os.Getenv("IMPORTS_BUCKET"),
+		ImportQueueURL: os.Getenv("IMPORT_QUEUE_URL"), DomainEventsQueueURL: os.Getenv("DOMAIN_EVENTS_QUEUE_URL")}
 	if c.TableName == "" {
 		return c, errors.New("config: TABLE_NAME is not set: name the DynamoDB table")
 	}

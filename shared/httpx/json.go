@@ -23,7 +23,9 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	if v == nil {
 		return
 	}
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // URLs keep their & (the API is JSON, never HTML)
+	_ = enc.Encode(v)
 }
 
 // Validator is a request body that checks itself after decoding.

@@ -52,6 +52,11 @@ func NewRouter(guards map[Access][]Middleware, clk clock.Clock) *Router {
 	return rt
 }
 
+// NoRoute is the 404 of a request no route serves.
+func NoRoute(r *http.Request) error {
+	return errs.NewNotFound(fmt.Sprintf("No route matches %s %s.", r.Method, r.URL.Path))
+}
+
 // probeMethods are the methods tried to tell a 405 from a 404.
 var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
@@ -67,7 +72,7 @@ func (rt *Router) noRoute(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(allowed) == 0 {
-		WriteError(w, r, errs.NewNotFound(fmt.Sprintf("No route matches %s %s.", r.Method, r.URL.Path)))
+		WriteError(w, r, NoRoute(r))
 		return
 	}
 	w.Header().Set("Allow", strings.Join(allowed, ", "))
@@ -79,15 +84,25 @@ func (rt *Router) noRoute(w http.ResponseWriter, r *http.Request) {
 
 // Handle adds a route: pattern is "METHOD /path/{param}".
 func (rt *Router) Handle(pattern string, access Access, h HandlerFunc) {
+	rt.HandleVia(pattern, pattern, access, h)
+}
+
+// HandleVia adds the route pattern, served through the broader muxPattern.
+// Go's mux refuses two patterns that overlap with neither more specific
+// (GET /api/contacts/imports/{id} and GET /api/contacts/{id}/events); the
+// second is then served as GET /api/contacts/{id}/{sub} and h, which checks
+// {sub}, answers only its own paths (NotFound otherwise).
+func (rt *Router) HandleVia(pattern, muxPattern string, access Access, h HandlerFunc) {
 	if !strings.Contains(pattern, " ") {
 		panic("httpx: route pattern needs a method: " + pattern)
 	}
+	pattern, muxPattern = strings.TrimSpace(pattern), strings.TrimSpace(muxPattern)
 	var handler http.Handler = Handler(h)
 	guards := rt.guards[access]
 	for i := len(guards) - 1; i >= 0; i-- {
 		handler = guards[i](handler)
 	}
-	rt.mux.Handle(pattern, handler)
+	rt.mux.Handle(muxPattern, handler)
 	rt.routes = append(rt.routes, pattern)
 }
 

@@ -56,6 +56,22 @@ type Env struct {
 	DB      *dynamodb.Client
 	Store   *store.Store
 	Counter *awsx.Counter
+
+	resources *localaws.Resources
+}
+
+// Resources makes (once) the bucket and queues the table's functions use.
+func (e *Env) Resources(t testing.TB) localaws.Resources {
+	t.Helper()
+	if e.resources == nil {
+		r, err := localaws.EnsureResources(context.Background(), e.Config, e.Store.Table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.resources = &r
+		e.Counter.Reset()
+	}
+	return *e.resources
 }
 
 // New creates a table named after the test and returns clients whose calls are counted.

@@ -223,7 +223,8 @@ func NewHandlers(svc *Service, c *httpx.Cursors) *Handlers { return &Handlers{sv
 func (h *Handlers) Register(rt *httpx.Router) {
 	rt.Handle("POST /api/events", httpx.Tenant, h.track)
 	rt.Handle("POST /api/events/batch", httpx.Tenant, h.batch)
-	rt.Handle("GET /api/contacts/{id}/events", httpx.Tenant, h.list)
+	// Served through a broader pattern: it overlaps GET /api/contacts/imports/{id}.
+	rt.HandleVia("GET /api/contacts/{id}/events", "GET /api/contacts/{id}/{sub}", httpx.Tenant, h.list)
 }
 
 func orgOf(r *http.Request) string {
@@ -295,6 +296,9 @@ func (h *Handlers) batch(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handlers) list(w http.ResponseWriter, r *http.Request) error {
+	if r.PathValue("sub") != "events" {
+		return httpx.NoRoute(r)
+	}
 	org, contactID := orgOf(r), r.PathValue("id")
 	name := r.URL.Query().Get("name")
 	if name != "" && !namePattern.MatchString(name) {

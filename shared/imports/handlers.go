@@ -1,0 +1,51 @@
+package imports
+
+import (
+	"net/http"
+
+	"github.com/sendwell/sendwell/shared/httpx"
+	"github.com/sendwell/sendwell/shared/tenant"
+)
+
+// Handlers serves the import routes.
+type Handlers struct{ svc *Service }
+
+// NewHandlers returns the import handlers.
+func NewHandlers(svc *Service) *Handlers { return &Handlers{svc: svc} }
+
+// Register adds the import routes to rt.
+func (h *Handlers) Register(rt *httpx.Router) {
+	rt.Handle("POST /api/contacts/imports", httpx.Tenant, h.create)
+	rt.Handle("GET /api/contacts/imports/{id}", httpx.Tenant, h.get)
+}
+
+// CreateRequest is the (empty) body of POST /api/contacts/imports; a body is optional.
+type CreateRequest struct{}
+
+func (h *Handlers) create(w http.ResponseWriter, r *http.Request) error {
+	if r.ContentLength != 0 {
+		var req CreateRequest
+		if err := httpx.Decode(r, &req); err != nil {
+			return err
+		}
+	}
+	p, _ := tenant.From(r.Context())
+	imp, err := h.svc.Create(r.Context(), p.OrgID)
+	if err != nil {
+		return err
+	}
+	// The upload URL is a credential for an hour: a retry makes a new import.
+	httpx.ForbidReplay(r.Context())
+	httpx.WriteJSON(w, http.StatusCreated, imp)
+	return nil
+}
+
+func (h *Handlers) get(w http.ResponseWriter, r *http.Request) error {
+	p, _ := tenant.From(r.Context())
+	it, err := h.svc.Get(r.Context(), p.OrgID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, it.API())
+	return nil
+}

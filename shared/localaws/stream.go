@@ -1,0 +1,164 @@
+package localaws
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/sendwell/sendwell/shared/changes"
+)
+
+// StreamReader reads the table's stream as Lambda's event source mapping
+// does in AWS, for the local server and the tests.
+type StreamReader struct {
+	streams   *dynamodbstreams.Client
+	arn       string
+	iterators map[string]*string // shard id -> next iterator (nil: shard closed)
+}
+
+// NewStreamReader opens the table's stream from now on (LATEST).
+func NewStreamReader(ctx context.Context, db *dynamodb.Client, streams *dynamodbstreams.Client, table string) (*StreamReader, error) {
+	out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &table})
+	if err != nil {
+		return nil, fmt.Errorf("localaws: describe %s: %w", table, err)
+	}
+	if out.Table.LatestStreamArn == nil {
+		return nil, fmt.Errorf("localaws: table %s has no stream", table)
+	}
+	r := &StreamReader{streams: streams, arn: *out.Table.LatestStreamArn, iterators: map[string]*string{}}
+	return r, r.discover(ctx, types.ShardIteratorTypeLatest)
+}
+
+// discover opens the shards not seen yet.
+func (r *StreamReader) discover(ctx context.Context, from types.ShardIteratorType) error {
+	out, err := r.streams.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: &r.arn})
+	if err != nil {
+		return fmt.Errorf("localaws: describe stream: %w", err)
+	}
+	for _, sh := range out.StreamDescription.Shards {
+		if _, seen := r.iterators[*sh.ShardId]; seen {
+			continue
+		}
+		it, err := r.streams.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{StreamArn: &r.arn, ShardId: sh.ShardId, ShardIteratorType: from})
+		if err != nil {
+			return fmt.Errorf("localaws: shard iterator: %w", err)
+		}
+		r.iterators[*sh.ShardId] = it.ShardIterator
+	}
+	return nil
+}
+
+// Read returns the records that arrived since the last call.
+func (r *StreamReader) Read(ctx context.Context) ([]changes.Record, error) {
+	if err := r.discover(ctx, types.ShardIteratorTypeTrimHorizon); err != nil {
+		return nil, err
+	}
+	var out []changes.Record
+	for shard, it := range r.iterators {
+		if it == nil {
+			continue
+		}
+		res, err := r.streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: it})
+		if err != nil {
+			return nil, fmt.Errorf("localaws: get records: %w", err)
+		}
+		r.iterators[shard] = res.NextShardIterator
+		for _, rec := range res.Records {
+			out = append(out, fromStream(rec))
+		}
+	}
+	return out, nil
+}
+
+// Follow reads the stream until ctx ends and hands each batch to handle.
+func (r *StreamReader) Follow(ctx context.Context, every time.Duration, handle func(context.Context, []changes.Record) error) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var pending []changes.Record
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		recs, err := r.Read(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		pending = append(pending, recs...)
+		if len(pending) == 0 {
+			continue
+		}
+		if err := handle(ctx, pending); err != nil {
+			continue // as Lambda does: the same records again, in order
+		}
+		pending = nil
+	}
+}
+
+func fromStream(rec types.Record) changes.Record {
+	out := changes.Record{EventID: deref(rec.EventID), EventName: string(rec.EventName)}
+	if d := rec.Dynamodb; d != nil {
+		if d.ApproximateCreationDateTime != nil {
+			out.At = d.ApproximateCreationDateTime.UTC()
+		}
+		out.Old, out.New = image(d.OldImage), image(d.NewImage)
+	}
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func image(img map[string]types.AttributeValue) map[string]ddbtypes.AttributeValue {
+	if img == nil {
+		return nil
+	}
+	out := make(map[string]ddbtypes.AttributeValue, len(img))
+	for k, v := range img {
+		out[k] = convert(v)
+	}
+	return out
+}
+
+func convert(v types.AttributeValue) ddbtypes.AttributeValue {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return &ddbtypes.AttributeValueMemberS{Value: v.Value}
+	case *types.AttributeValueMemberN:
+		return &ddbtypes.AttributeValueMemberN{Value: v.Value}
+	case *types.AttributeValueMemberBOOL:
+		return &ddbtypes.AttributeValueMemberBOOL{Value: v.Value}
+	case *types.AttributeValueMemberNULL:
+		return &ddbtypes.AttributeValueMemberNULL{Value: v.Value}
+	case *types.AttributeValueMemberB:
+		return &ddbtypes.AttributeValueMemberB{Value: v.Value}
+	case *types.AttributeValueMemberSS:
+		return &ddbtypes.AttributeValueMemberSS{Value: v.Value}
+	case *types.AttributeValueMemberNS:
+		return &ddbtypes.AttributeValueMemberNS{Value: v.Value}
+	case *types.AttributeValueMemberBS:
+		return &ddbtypes.AttributeValueMemberBS{Value: v.Value}
+	case *types.AttributeValueMemberL:
+		l := make([]ddbtypes.AttributeValue, len(v.Value))
+		for i, e := range v.Value {
+			l[i] = convert(e)
+		}
+		return &ddbtypes.AttributeValueMemberL{Value: l}
+	case *types.AttributeValueMemberM:
+		return &ddbtypes.AttributeValueMemberM{Value: image(v.Value)}
+	}
+	return &ddbtypes.AttributeValueMemberNULL{Value: true}
+}
