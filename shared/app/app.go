@@ -63,9 +63,12 @@ func NewDeps(awsCfg aws.Config, cfg config.Config, clk clock.Clock) (*Deps, erro
 		return nil, err
 	}
 	return &Deps{
-		Config:  cfg,
-		Clock:   clk,
-		S3:      s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = cfg.S3PathStyle }),
+		Config: cfg,
+		Clock:  clk,
+		S3: s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+			o.UsePathStyle = cfg.S3PathStyle
+			o.DisableLogOutputChecksumValidationSkipped = true // ranged reads carry no checksum
+		}),
 		SQS:     sqs.NewFromConfig(awsCfg),
 		Store:   s,
 		Tokens:  tokens,

@@ -118,20 +118,32 @@ type Publisher interface {
 	Publish(ctx context.Context, events []DomainEvent) error
 }
 
-// Process translates and publishes records in order. It returns the index of
-// the first record that failed (len(records) when all went through), so the
-// caller retries from there.
+// Process translates records and publishes their events in order, ten to
+// a call whatever record or tenant they come from. It returns the index of
+// the first record not fully published (len(records) when all went
+// through), so the caller retries from there; events already sent are
+// dropped by the queue's deduplication.
 func Process(ctx context.Context, pub Publisher, records []Record) (int, error) {
+	var evs []DomainEvent
+	var from []int // from[i]: the record evs[i] came from
+	done, failure := len(records), error(nil)
 	for i, rec := range records {
-		evs, err := Translate(rec)
-		if err == nil && len(evs) > 0 {
-			err = pub.Publish(ctx, evs)
-		}
+		out, err := Translate(rec)
 		if err != nil {
-			return i, err
+			done, failure = i, err
+			break
+		}
+		for range out {
+			from = append(from, i)
+		}
+		evs = append(evs, out...)
+	}
+	for start := 0; start < len(evs); start += 10 {
+		if err := pub.Publish(ctx, evs[start:min(start+10, len(evs))]); err != nil {
+			return from[start], err
 		}
 	}
-	return len(records), nil
+	return done, failure
 }
 
 // Body is the JSON a domain event travels as.

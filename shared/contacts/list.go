@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -133,7 +134,7 @@ func (s *Service) List(ctx context.Context, orgID string, f Filter, limit int, s
 		return nil, nil, err
 	}
 	if f.Tag != "" {
-		items, err := s.byTagEntries(ctx, orgID, page.Items)
+		items, err := s.byTagEntries(ctx, orgID, f.Tag, page.Items)
 		return items, page.Next, err
 	}
 	var items []Item
@@ -144,7 +145,7 @@ func (s *Service) List(ctx context.Context, orgID string, f Filter, limit int, s
 }
 
 // byTagEntries reads the contacts a page of tag entries points at, in order.
-func (s *Service) byTagEntries(ctx context.Context, orgID string, entries []map[string]types.AttributeValue) ([]Item, error) {
+func (s *Service) byTagEntries(ctx context.Context, orgID, tag string, entries []map[string]types.AttributeValue) ([]Item, error) {
 	var tags []tagItem
 	if err := attributevalue.UnmarshalListOfMaps(entries, &tags); err != nil {
 		return nil, fmt.Errorf("contacts: decode tag entries: %w", err)
@@ -167,7 +168,8 @@ func (s *Service) byTagEntries(ctx context.Context, orgID string, entries []map[
 	}
 	out := make([]Item, 0, len(tags))
 	for _, t := range tags {
-		if it, ok := byID[t.ContactID]; ok {
+		// An entry left by a batch writer that died half-way is skipped.
+		if it, ok := byID[t.ContactID]; ok && slices.Contains(it.Tags, tag) {
 			out = append(out, it)
 		}
 	}

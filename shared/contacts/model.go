@@ -17,14 +17,13 @@ import (
 
 // Limits of a contact.
 const (
-	MaxProperties     = 100
-	MaxPropertyBytes  = 16 << 10
-	MaxTags           = 50
-	MaxTagLen         = 64
-	MaxNameLen        = 100
-	MaxBatch          = 100
-	maxTxItems        = 100
-	txOverheadPerItem = 3 // contact, email lookup, old email lookup
+	MaxProperties    = 100
+	MaxPropertyBytes = 16 << 10
+	MaxTags          = 50
+	MaxTagLen        = 64
+	MaxNameLen       = 100
+	MaxBatch         = 100
+	maxTxItems       = 100
 )
 
 var propertyKey = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
@@ -219,7 +218,11 @@ func scalar(v any) bool {
 	return false
 }
 
+// checkPropertiesSize holds merged properties to the limits.
 func checkPropertiesSize(props map[string]any) error {
+	if len(props) > MaxProperties {
+		return errs.Invalid("properties", "The 'properties' field may have at most %d keys.", MaxProperties)
+	}
 	raw, _ := json.Marshal(props)
 	if len(raw) > MaxPropertyBytes {
 		return errs.Invalid("properties", "The 'properties' field must be at most 16 KB as JSON.")

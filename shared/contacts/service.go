@@ -189,7 +189,7 @@ func writeOps(old, it *Item) (ops []types.TransactWriteItem, emailAt int, err er
 		}
 	}
 	if len(ops) > maxTxItems {
-		return nil, 0, &errs.Unprocessable{Message: fmt.Sprintf("One change may add and remove at most %d tags in all; split it in two.", maxTxItems-txOverheadPerItem)}
+		return nil, 0, &errs.Unprocessable{Message: fmt.Sprintf("This change adds and removes too many tags at once (it would write %d records; the limit is %d): split it in two.", len(ops), maxTxItems)}
 	}
 	return ops, emailAt, nil
 }
@@ -199,6 +199,11 @@ func writeOps(old, it *Item) (ops []types.TransactWriteItem, emailAt int, err er
 func (s *Service) Delete(ctx context.Context, orgID, id string) error {
 	it, err := s.Get(ctx, orgID, id)
 	if err != nil {
+		return err
+	}
+	// Events first: if this fails the contact is still there and a retry
+	// finishes the job.
+	if err := s.purgeEvents(ctx, orgID, id); err != nil {
 		return err
 	}
 	ops := []types.TransactWriteItem{
@@ -214,7 +219,7 @@ func (s *Service) Delete(ctx context.Context, orgID, id string) error {
 		}
 		return err
 	}
-	return s.purgeEvents(ctx, orgID, id)
+	return nil
 }
 
 // purgeEvents deletes every event of a contact, a page of keys at a time.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode"
 
 	"github.com/sendwell/sendwell/shared/errs"
 )
@@ -69,15 +70,28 @@ func decodeError(err error) error {
 	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
 		return errs.Invalid("body", "The request body is not valid JSON.")
 	case errors.As(err, &typ):
-		if typ.Field == "" {
+		field := jsonPath(typ.Field)
+		if field == "" {
 			return errs.Invalid("body", "The request body must be a JSON object.")
 		}
-		return errs.Invalid(typ.Field, "The '%s' field must be %s.", typ.Field, jsonType(typ.Type))
+		return errs.Invalid(field, "The '%s' field must be %s.", field, jsonType(typ.Type))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return errs.Invalid(name, "The '%s' field is not allowed.", name)
 	}
 	return errs.Invalid("body", "The request body is not valid JSON.")
+}
+
+// jsonPath drops the names of embedded Go structs (which start with a capital
+// letter, where the API's JSON names never do) from a decoder's field path.
+func jsonPath(field string) string {
+	var parts []string
+	for _, p := range strings.Split(field, ".") {
+		if p != "" && !unicode.IsUpper(rune(p[0])) {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, ".")
 }
 
 func jsonType(t reflect.Type) string {

@@ -1,6 +1,8 @@
 package imports
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 
 	"github.com/sendwell/sendwell/shared/httpx"
@@ -23,9 +25,12 @@ func (h *Handlers) Register(rt *httpx.Router) {
 type CreateRequest struct{}
 
 func (h *Handlers) create(w http.ResponseWriter, r *http.Request) error {
-	if r.ContentLength != 0 {
-		var req CreateRequest
-		if err := httpx.Decode(r, &req); err != nil {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return httpx.DecodeBytes(nil, &CreateRequest{}) // the same error Decode gives
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := httpx.DecodeBytes(body, &CreateRequest{}); err != nil {
 			return err
 		}
 	}

@@ -146,9 +146,14 @@ func readBatch(r *csv.Reader, header []string, importID string, baseLine int) (b
 		if errors.Is(err, io.EOF) {
 			return batch, lines, true, nil
 		}
-		line, _ := r.FieldPos(0)
-		line += baseLine - 1
 		var pe *csv.ParseError
+		var line int
+		if errors.As(err, &pe) {
+			line = pe.StartLine // FieldPos is not defined after an error
+		} else {
+			line, _ = r.FieldPos(0)
+		}
+		line += baseLine - 1
 		switch {
 		case errors.As(err, &pe) && !errors.Is(err, csv.ErrFieldCount):
 			batch = append(batch, contacts.UpsertItem{Err: errs.Invalid("row", "The row is not valid CSV: %v.", pe.Err)})
@@ -191,7 +196,8 @@ func rowItem(header, rec []string, importID string, line int) contacts.UpsertIte
 	if len(props) > 0 {
 		in.Properties = httpx.Optional[map[string]any]{Set: true, Value: props}
 	}
-	return contacts.UpsertItem{Input: in, Err: in.Validate(), Source: fmt.Sprintf("%s:%d", importID, line)}
+	err := in.Validate()
+	return contacts.UpsertItem{Input: in, Err: err, Source: fmt.Sprintf("%s:%d", importID, line)}
 }
 
 // normaliseHeader lower-cases the known columns and keeps others as written.
