@@ -29,17 +29,12 @@ func (h *Handlers) Register(rt *httpx.Router) {
 	rt.Handle("DELETE /api/contacts/{id}", httpx.Tenant, h.delete)
 }
 
-func orgOf(r *http.Request) string {
-	p, _ := tenant.From(r.Context())
-	return p.OrgID
-}
-
 func (h *Handlers) create(w http.ResponseWriter, r *http.Request) error {
 	var in Input
 	if err := httpx.Decode(r, &in); err != nil {
 		return err
 	}
-	it, err := h.svc.Create(r.Context(), orgOf(r), in)
+	it, err := h.svc.Create(r.Context(), tenant.OrgID(r.Context()), in)
 	if err != nil {
 		return err
 	}
@@ -48,7 +43,7 @@ func (h *Handlers) create(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handlers) get(w http.ResponseWriter, r *http.Request) error {
-	it, err := h.svc.Get(r.Context(), orgOf(r), r.PathValue("id"))
+	it, err := h.svc.Get(r.Context(), tenant.OrgID(r.Context()), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -61,7 +56,7 @@ func (h *Handlers) patch(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.Decode(r, &p); err != nil {
 		return err
 	}
-	it, err := h.svc.Patch(r.Context(), orgOf(r), r.PathValue("id"), p)
+	it, err := h.svc.Patch(r.Context(), tenant.OrgID(r.Context()), r.PathValue("id"), p)
 	if err != nil {
 		return err
 	}
@@ -70,7 +65,7 @@ func (h *Handlers) patch(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handlers) delete(w http.ResponseWriter, r *http.Request) error {
-	if err := h.svc.Delete(r.Context(), orgOf(r), r.PathValue("id")); err != nil {
+	if err := h.svc.Delete(r.Context(), tenant.OrgID(r.Context()), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -78,7 +73,7 @@ func (h *Handlers) delete(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handlers) list(w http.ResponseWriter, r *http.Request) error {
-	org := orgOf(r)
+	org := tenant.OrgID(r.Context())
 	f, err := ParseFilter(r.URL.Query())
 	if err != nil {
 		return err
@@ -134,7 +129,7 @@ func (h *Handlers) batch(w http.ResponseWriter, r *http.Request) error {
 	for i, raw := range req.Contacts {
 		items[i].Err = httpx.DecodeBytes(raw, &items[i].Input)
 	}
-	results := h.svc.Upsert(r.Context(), orgOf(r), items)
+	results := h.svc.Upsert(r.Context(), tenant.OrgID(r.Context()), items)
 	out := make([]BatchResult, len(results))
 	for i, res := range results {
 		out[i] = BatchResult{Index: i, Status: res.Status}

@@ -214,3 +214,31 @@ func TestParsePageLimits(t *testing.T) {
 		assert.Equal(t, "limit", v.Field)
 	}
 }
+
+// Two routes Go's mux would refuse together are served, one through a
+// broader pattern, and each answers only its own paths.
+func TestOverlappingRoutesThroughHandleVia(t *testing.T) {
+	rt := NewRouter(nil, clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
+	rt.Handle("GET /api/things/imports/{id}", Public, func(w http.ResponseWriter, r *http.Request) error {
+		WriteJSON(w, http.StatusOK, map[string]string{"import": r.PathValue("id")})
+		return nil
+	})
+	rt.HandleVia("GET /api/things/{id}/events", "GET /api/things/{id}/{sub}", Public, func(w http.ResponseWriter, r *http.Request) error {
+		if r.PathValue("sub") != "events" {
+			return NoRoute(r)
+		}
+		WriteJSON(w, http.StatusOK, map[string]string{"events": r.PathValue("id")})
+		return nil
+	})
+	assert.Equal(t, []string{"GET /api/things/imports/{id}", "GET /api/things/{id}/events"}, rt.Routes())
+
+	rec, _ := serve(rt, "GET", "/api/things/imports/i1", "")
+	assert.JSONEq(t, `{"import":"i1"}`, rec.Body.String())
+	rec, _ = serve(rt, "GET", "/api/things/t1/events", "")
+	assert.JSONEq(t, `{"events":"t1"}`, rec.Body.String())
+	rec, eb := serve(rt, "GET", "/api/things/t1/other", "")
+	assert.Equal(t, http.StatusNotFound, rec.Code)
+	assert.Equal(t, CodeNotFound, eb.Error.Code)
+	rec, _ = serve(rt, "POST", "/api/things/t1/events", "")
+	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+}

@@ -34,8 +34,7 @@ func (h *Handlers) create(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	p, _ := tenant.From(r.Context())
-	imp, err := h.svc.Create(r.Context(), p.OrgID)
+	imp, err := h.svc.Create(r.Context(), tenant.OrgID(r.Context()))
 	if err != nil {
 		return err
 	}
@@ -46,8 +45,7 @@ func (h *Handlers) create(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handlers) get(w http.ResponseWriter, r *http.Request) error {
-	p, _ := tenant.From(r.Context())
-	it, err := h.svc.Get(r.Context(), p.OrgID, r.PathValue("id"))
+	it, err := h.svc.Get(r.Context(), tenant.OrgID(r.Context()), r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ package localaws
 import (
 	"bufio"
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -32,18 +33,52 @@ type Moto struct {
 	Endpoint string
 	cmd      *exec.Cmd
 	exited   chan struct{}
+	cleanup  func()
 }
+
+// launcher is moto_server with TransactWriteItems fixed (see its docstring).
+//
+//go:embed moto_server.py
+var launcher []byte
 
 // StartMoto starts moto_server on 127.0.0.1:port and waits until it
 // answers, for at most 30 seconds. With port 0 the server binds a free port
 // itself and we read which from its start-up line, so no other process can
-// take the port in between.
+// take the port in between. It runs moto through our launcher when the
+// machine's python3 has moto, and moto_server as it is otherwise.
 func StartMoto(port int) (*Moto, error) {
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		return nil, errors.New(InstallHint)
 	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	args := []string{"-H", "127.0.0.1", "-p", strconv.Itoa(port)}
+	if py, err := exec.LookPath("python3"); err == nil {
+		if script, err := writeLauncher(); err == nil {
+			m, err := startMoto(exec.Command(py, append([]string{script}, args...)...), port)
+			if err == nil {
+				m.cleanup = func() { os.Remove(script) }
+				return m, nil
+			}
+			os.Remove(script)
+		}
+	}
+	return startMoto(exec.Command(bin, args...), port)
+}
+
+func writeLauncher() (string, error) {
+	f, err := os.CreateTemp("", "sendwell-moto-*.py")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, err := f.Write(launcher); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+func startMoto(cmd *exec.Cmd, port int) (*Moto, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // our own group, so Stop ends its children too
 	out, err := cmd.StderrPipe()
 	if err != nil {
@@ -114,6 +149,9 @@ func (m *Moto) Stop() {
 	}
 	_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGTERM)
 	<-m.exited
+	if m.cleanup != nil {
+		m.cleanup()
+	}
 }
 
 // Config returns an AWS configuration whose clients all talk to endpoint

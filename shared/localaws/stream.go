@@ -3,6 +3,7 @@ package localaws
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -75,11 +76,15 @@ func (r *StreamReader) Read(ctx context.Context) ([]changes.Record, error) {
 	return out, nil
 }
 
+// maxStreamAttempts is how often a failing batch is retried locally.
+const maxStreamAttempts = 10
+
 // Follow reads the stream until ctx ends and hands each batch to handle.
 func (r *StreamReader) Follow(ctx context.Context, every time.Duration, handle func(context.Context, []changes.Record) error) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var pending []changes.Record
+	failures := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -98,9 +103,16 @@ func (r *StreamReader) Follow(ctx context.Context, every time.Duration, handle f
 			continue
 		}
 		if err := handle(ctx, pending); err != nil {
-			continue // as Lambda does: the same records again, in order
+			// As Lambda does: the same records again, in order, a few times;
+			// then they are set aside (in AWS, on the changes DLQ).
+			failures++
+			slog.ErrorContext(ctx, "changes: batch failed", "records", len(pending), "attempt", failures, "error", err.Error())
+			if failures < maxStreamAttempts {
+				continue
+			}
+			slog.ErrorContext(ctx, "changes: batch dropped after retries", "records", len(pending))
 		}
-		pending = nil
+		pending, failures = nil, 0
 	}
 }
 

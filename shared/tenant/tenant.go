@@ -35,6 +35,14 @@ func From(ctx context.Context) (*Principal, bool) {
 	return p, ok
 }
 
+// OrgID is the tenant of an authenticated request ("" on public routes).
+func OrgID(ctx context.Context) string {
+	if p, ok := From(ctx); ok {
+		return p.OrgID
+	}
+	return ""
+}
+
 // Plan is what an organisation pays for: its limits and quotas.
 type Plan struct {
 	Name               string `json:"name"`

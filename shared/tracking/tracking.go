@@ -227,17 +227,12 @@ func (h *Handlers) Register(rt *httpx.Router) {
 	rt.HandleVia("GET /api/contacts/{id}/events", "GET /api/contacts/{id}/{sub}", httpx.Tenant, h.list)
 }
 
-func orgOf(r *http.Request) string {
-	p, _ := tenant.From(r.Context())
-	return p.OrgID
-}
-
 func (h *Handlers) track(w http.ResponseWriter, r *http.Request) error {
 	var in Input
 	if err := httpx.Decode(r, &in); err != nil {
 		return err
 	}
-	it, err := h.svc.Track(r.Context(), orgOf(r), in)
+	it, err := h.svc.Track(r.Context(), tenant.OrgID(r.Context()), in)
 	if err != nil {
 		return err
 	}
@@ -281,7 +276,7 @@ func (h *Handlers) batch(w http.ResponseWriter, r *http.Request) error {
 		err := httpx.DecodeBytes(raw, &in)
 		var it *Item
 		if err == nil {
-			it, err = h.svc.Track(r.Context(), orgOf(r), in)
+			it, err = h.svc.Track(r.Context(), tenant.OrgID(r.Context()), in)
 		}
 		if err != nil {
 			_, code, msg := httpx.Classify(err)
@@ -299,7 +294,7 @@ func (h *Handlers) list(w http.ResponseWriter, r *http.Request) error {
 	if r.PathValue("sub") != "events" {
 		return httpx.NoRoute(r)
 	}
-	org, contactID := orgOf(r), r.PathValue("id")
+	org, contactID := tenant.OrgID(r.Context()), r.PathValue("id")
 	name := r.URL.Query().Get("name")
 	if name != "" && !namePattern.MatchString(name) {
 		return errs.Invalid("name", "The 'name' parameter must match ^[A-Za-z0-9_.:-]{1,100}$.")

@@ -1,0 +1,42 @@
+package localaws_test
+
+import (
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sendwell/sendwell/shared/errs"
+	"github.com/sendwell/sendwell/shared/store"
+	"github.com/sendwell/sendwell/shared/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// The emulator's transactions stay all-or-nothing: one failed condition
+// writes nothing, and the reasons say which item failed.
+func TestTransactionsAreAllOrNothing(t *testing.T) {
+	env := testenv.New(t)
+	ctx := t.Context()
+	put := func(pk string) types.TransactWriteItem {
+		av, err := store.Marshal(store.Key{PK: pk, SK: "X"})
+		require.NoError(t, err)
+		return types.TransactWriteItem{Put: &types.Put{Item: av, ConditionExpression: aws.String("attribute_not_exists(PK)")}}
+	}
+	require.NoError(t, env.Store.Transact(ctx, []types.TransactWriteItem{put("a")}))
+
+	err := env.Store.Transact(ctx, []types.TransactWriteItem{put("b"), put("a"), put("c")})
+	var tx *store.TxCanceled
+	require.ErrorAs(t, err, &tx)
+	assert.Equal(t, []int{1}, tx.Failed)
+	for _, pk := range []string{"b", "c"} {
+		var k store.Key
+		assert.ErrorIs(t, env.Store.Get(ctx, store.Key{PK: pk, SK: "X"}, &k), errs.ErrNotFound, "nothing of a cancelled transaction is written")
+	}
+
+	require.NoError(t, env.Store.Transact(ctx, []types.TransactWriteItem{put("b"), put("c")}))
+	var k store.Key
+	assert.NoError(t, env.Store.Get(ctx, store.Key{PK: "c", SK: "X"}, &k))
+}
