@@ -1,13 +1,24 @@
-"""moto_server, with one fix for the local stack.
+"""moto_server, with two fixes for the local stack.
 
-moto's TransactWriteItems deep-copies the whole table once per item of the
-transaction, to roll back if a condition fails. On a table holding a
-100,000-row import that made one two-item transaction take 96 seconds. This
-launcher replaces it with what DynamoDB does: check every condition first,
-then apply every write, so nothing needs copying. If moto's internals are not
-what it expects, it warns and serves moto unchanged.
+1. moto's TransactWriteItems deep-copies the whole table once per item of the
+   transaction, to roll back if a condition fails. On a table holding a
+   100,000-row import that made one two-item transaction take 96 seconds.
+   The launcher does what DynamoDB does instead: check every condition
+   first, then apply every write, so nothing needs copying.
+2. moto's FIFO queues find a duplicate by scanning the messages still in the
+   queue: slow on a long queue, and blind to a copy of a message already
+   received and deleted, which real SQS still drops within five minutes. The
+   launcher remembers deduplication ids in a dict for those five minutes.
+
+3. Every read of a moto queue's attributes counts its messages, with a clock
+   reading per message, and sending one message reads them several times:
+   about 10 ms per message on a short queue, and more as it grows. The
+   launcher keeps the three approximate counts for up to one second.
+
+If moto's internals are not what it expects, it warns and serves moto as it is.
 """
 import sys
+import time
 
 
 def _patch():
@@ -71,10 +82,63 @@ def _patch():
     models.DynamoDBBackend.transact_write_items = transact_write_items
 
 
-try:
-    _patch()
-except Exception as exc:  # noqa: BLE001 - any surprise means: serve moto as it is
-    print(f"sendwell: moto's TransactWriteItems left as it is ({exc!r})", file=sys.stderr)
+def _patch_fifo():
+    from moto.sqs import models
+
+    window_ms = models.DEDUPLICATION_TIME_IN_SECONDS * 1000
+    add_message = models.Queue.add_message
+
+    def add_message_deduplicated(self, message):
+        if not self.fifo_queue:
+            return add_message(self, message)
+        # (self.attributes would count every message in the queue: read the field)
+        content_based = str(getattr(self, "content_based_deduplication", "")).lower() == "true"
+        if content_based or message.deduplication_id:
+            seen = self.__dict__.setdefault("_sendwell_dedup", {})
+            first = seen.get(message.deduplication_id)
+            if first is not None and message.sent_timestamp - first < window_ms:
+                return
+            seen[message.deduplication_id] = message.sent_timestamp
+            if len(seen) > 100_000:  # forget what is out of the window
+                now = message.sent_timestamp
+                for k in [k for k, t in seen.items() if now - t >= window_ms]:
+                    del seen[k]
+        # As moto's own add_message, less its Lambda event-source hook (unused here).
+        with self._messages_lock:
+            self._messages.append(message)
+            self._messages_lock.notify_all()
+
+    models.Queue.add_message = add_message_deduplicated
+
+
+def _patch_counts():
+    from moto.sqs import models
+
+    def cached(name, compute):
+        def get(self):
+            cache = self.__dict__.setdefault("_sendwell_counts", {})
+            now = time.monotonic()
+            hit = cache.get(name)
+            if hit is None or now - hit[0] > 1.0:
+                hit = (now, compute(self))
+                cache[name] = hit
+            return hit[1]
+
+        return property(get)
+
+    for name in (
+        "approximate_number_of_messages",
+        "approximate_number_of_messages_delayed",
+        "approximate_number_of_messages_not_visible",
+    ):
+        setattr(models.Queue, name, cached(name, getattr(models.Queue, name).fget))
+
+
+for patch in (_patch, _patch_fifo, _patch_counts):
+    try:
+        patch()
+    except Exception as exc:  # noqa: BLE001 - any surprise means: serve moto as it is
+        print(f"sendwell: moto left as it is ({patch.__name__}: {exc!r})", file=sys.stderr)
 
 from moto.server import main  # noqa: E402
 
