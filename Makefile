@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: run test check-tools fmt-check vet lint unit bench build
+.PHONY: run test check-tools fmt-check vet lint unit bench bench-import
 
 # Tools the project needs on the machine. Go and moto_server (with cfn-lint) are
 # not Go modules, so we check for them and say how to install them.
@@ -29,8 +29,12 @@ lint:
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
 
+# The README's figures. bench-import takes about 7 minutes (IMPORT_ROWS=… for another size).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench 'RequestPath|BatchUpsert100' -benchtime 20x -benchmem ./shared/app/
+
+bench-import:
+	$(GO) test -run '^$$' -bench 'Import$$' -benchtime 1x -timeout 60m ./shared/app/
 
 # SAM's makefile builder calls `make build-<LogicalId>` with ARTIFACTS_DIR set.
 # One recipe serves every function: AuthFunction -> ./functions/auth,

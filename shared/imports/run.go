@@ -108,6 +108,13 @@ func (s *Service) resume(ctx context.Context, it *Item, stopBy time.Time) error 
 		}
 		results := s.contacts.Upsert(ctx, it.OrgID, batch)
 		for i, res := range results {
+			// A row the store failed (not the row's fault) is not a failed
+			// row: stop before the checkpoint, and the retry redoes the batch.
+			if status, _, _ := httpx.Classify(res.Err); res.Err != nil && status >= 500 {
+				return fmt.Errorf("imports: %s line %d: %w", it.ID, lines[i], res.Err)
+			}
+		}
+		for i, res := range results {
 			switch res.Status {
 			case contacts.StatusCreated:
 				it.Created++
