@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
@@ -113,12 +112,6 @@ func run(ctx context.Context, out io.Writer) error {
 	worker("import-worker", func() error {
 		return localaws.PollQueue(workCtx, deps.SQS, res.ImportQueueURL, deps.ImportWorker().Handle)
 	})
-	// Nothing consumes domain events yet (segments, sequences and webhooks
-	// will): locally they are logged at debug level and deleted, which keeps
-	// the emulator's queue short.
-	worker("domain-events", func() error {
-		return localaws.PollQueue(workCtx, deps.SQS, res.DomainEventsQueueURL, logDomainEvents)
-	})
 	worker("changes", func() error {
 		return stream.Follow(workCtx, 200*time.Millisecond, func(ctx context.Context, recs []changes.Record) error {
 			_, err := changes.Process(ctx, deps.Changes(), recs)
@@ -162,13 +155,6 @@ Ctrl-C stops everything.
 	}
 	fmt.Fprintln(out, "stopped")
 	return nil
-}
-
-func logDomainEvents(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	for _, m := range ev.Records {
-		slog.DebugContext(ctx, "domain event", "body", m.Body)
-	}
-	return events.SQSEventResponse{}, nil
 }
 
 // demoKey signs up the demo organisation (or logs in, when the emulator

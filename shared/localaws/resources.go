@@ -27,7 +27,8 @@ func EnsureResources(ctx context.Context, cfg aws.Config, prefix string) (Resour
 	b := S3(cfg)
 	var r Resources
 	imp, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(prefix + "-imports"),
-		Attributes: map[string]string{"VisibilityTimeout": "60"}})
+		// Long enough for a large file, so the notice is not handed out again while it runs.
+		Attributes: map[string]string{"VisibilityTimeout": "900"}})
 	if err != nil {
 		return r, fmt.Errorf("localaws: create the import queue: %w", err)
 	}
