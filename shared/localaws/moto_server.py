@@ -11,14 +11,13 @@
    launcher remembers deduplication ids in a dict for those five minutes.
 
 3. Every read of a moto queue's attributes counts its messages, with a clock
-   reading per message, and sending one message reads them several times:
-   about 10 ms per message on a short queue, and more as it grows. The
-   launcher keeps the three approximate counts for up to one second.
+   reading per message, and sending one message reads them several times
+   (for one flag): about 10 ms per message on a short queue, growing with
+   the queue. While sending, the launcher answers that flag alone.
 
 If moto's internals are not what it expects, it warns and serves moto as it is.
 """
 import sys
-import time
 
 
 def _patch():
@@ -112,26 +111,32 @@ def _patch_fifo():
 
 
 def _patch_counts():
+    import threading
+
     from moto.sqs import models
 
-    def cached(name, compute):
-        def get(self):
-            cache = self.__dict__.setdefault("_sendwell_counts", {})
-            now = time.monotonic()
-            hit = cache.get(name)
-            if hit is None or now - hit[0] > 1.0:
-                hit = (now, compute(self))
-                cache[name] = hit
-            return hit[1]
+    sending = threading.local()
+    full = models.Queue.attributes.fget
 
-        return property(get)
+    def attributes(self):
+        if getattr(sending, "on", False):  # a send reads one attribute: skip the counts
+            return {"ContentBasedDeduplication": str(getattr(self, "content_based_deduplication", False)).lower()}
+        return full(self)
 
-    for name in (
-        "approximate_number_of_messages",
-        "approximate_number_of_messages_delayed",
-        "approximate_number_of_messages_not_visible",
-    ):
-        setattr(models.Queue, name, cached(name, getattr(models.Queue, name).fget))
+    models.Queue.attributes = property(attributes)
+
+    def while_sending(method):
+        def wrapped(*args, **kwargs):
+            sending.on = True
+            try:
+                return method(*args, **kwargs)
+            finally:
+                sending.on = False
+
+        return wrapped
+
+    models.SQSBackend.send_message = while_sending(models.SQSBackend.send_message)
+    models.SQSBackend.send_message_batch = while_sending(models.SQSBackend.send_message_batch)
 
 
 for patch in (_patch, _patch_fifo, _patch_counts):
