@@ -1,6 +1,9 @@
 // Command changes turns the table's stream into domain events.
 package main
 
-import "github.com/sendwell/sendwell/shared/app"
+import (
+	"github.com/sendwell/sendwell/shared/changes"
+	"github.com/sendwell/sendwell/shared/platform"
+)
 
-func main() { app.RunChanges() }
+func main() { platform.RunWorker(changes.Consumer) }

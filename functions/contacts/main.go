@@ -1,6 +1,12 @@
-// Command contacts is the Lambda serving the contacts routes behind API Gateway.
+// Command contacts is the Lambda serving the contacts group behind API
+// Gateway: contacts, their events, and bulk imports.
 package main
 
-import "github.com/sendwell/sendwell/shared/app"
+import (
+	"github.com/sendwell/sendwell/shared/contacts"
+	"github.com/sendwell/sendwell/shared/imports"
+	"github.com/sendwell/sendwell/shared/platform"
+	"github.com/sendwell/sendwell/shared/tracking"
+)
 
-func main() { app.RunLambda("contacts") }
+func main() { platform.RunAPI(contacts.API, tracking.API, imports.API) }

@@ -1,6 +1,9 @@
 // Command import-worker imports uploaded contact CSVs, fed by the import queue.
 package main
 
-import "github.com/sendwell/sendwell/shared/app"
+import (
+	"github.com/sendwell/sendwell/shared/imports"
+	"github.com/sendwell/sendwell/shared/platform"
+)
 
-func main() { app.RunImportWorker() }
+func main() { platform.RunWorker(imports.Worker) }

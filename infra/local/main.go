@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/sendwell/sendwell/shared/app"
 	"github.com/sendwell/sendwell/shared/auth"
@@ -28,8 +29,10 @@ import (
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/config"
 	"github.com/sendwell/sendwell/shared/errs"
+	"github.com/sendwell/sendwell/shared/imports"
 	"github.com/sendwell/sendwell/shared/localaws"
 	"github.com/sendwell/sendwell/shared/logx"
+	"github.com/sendwell/sendwell/shared/platform"
 	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/tenant"
 )
@@ -68,13 +71,17 @@ func run(ctx context.Context, out io.Writer) error {
 		fmt.Fprintf(out, "using the AWS emulator at AWS_ENDPOINT_URL=%s\n", endpoint)
 	}
 
-	cfg := config.Config{TableName: envOr("TABLE_NAME", "sendwell-local"), JWTSecret: []byte(envOr("JWT_SECRET", devSecret))}
-	if v := os.Getenv("RATE_LIMIT_PER_MINUTE"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return fmt.Errorf("RATE_LIMIT_PER_MINUTE must be a whole number >= 0, got %q", v)
-		}
-		cfg.RateLimitPerMinute = n
+	// The same settings as the Lambdas, read by the same reader; only the
+	// table name and the JWT secret have local defaults, and the emulator's
+	// bucket and queues are filled in below.
+	setDefault("TABLE_NAME", "sendwell-local")
+	setDefault("JWT_SECRET", devSecret)
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return err
+	}
+	if err := cfg.LoadJWTSecret(ctx, nil); err != nil {
+		return err
 	}
 	awsCfg, err := localaws.Config(ctx, endpoint)
 	if err != nil {
@@ -89,7 +96,11 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	cfg.ImportsBucket, cfg.ImportQueueURL, cfg.DomainEventsQueueURL, cfg.S3PathStyle = res.ImportsBucket, res.ImportQueueURL, res.DomainEventsQueueURL, true
-	deps, err := app.NewDeps(awsCfg, cfg, clock.System{})
+	deps, err := platform.NewDeps(awsCfg, cfg, clock.System{})
+	if err != nil {
+		return err
+	}
+	handler, err := app.All(deps)
 	if err != nil {
 		return err
 	}
@@ -110,11 +121,16 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	// The same handlers as the Lambdas, fed as their event sources would.
 	worker("import-worker", func() error {
-		return localaws.PollQueue(workCtx, deps.SQS, res.ImportQueueURL, deps.ImportWorker().Handle)
+		h, err := imports.Worker.Build(deps)
+		if err != nil {
+			return err
+		}
+		return localaws.PollQueue(workCtx, sqs.NewFromConfig(awsCfg), res.ImportQueueURL, localaws.SQSHandler(h))
 	})
+	publisher := changes.NewPublisher(deps)
 	worker("changes", func() error {
 		return stream.Follow(workCtx, 200*time.Millisecond, func(ctx context.Context, recs []changes.Record) error {
-			_, err := changes.Process(ctx, deps.Changes(), recs)
+			_, err := changes.Process(ctx, publisher, recs)
 			return err
 		})
 	})
@@ -127,7 +143,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on port %s (set PORT to use another): %w", port, err)
 	}
-	srv := &http.Server{Handler: deps.All(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	base := "http://" + ln.Addr().String() // PORT=0 picks a free port
 	fmt.Fprintf(out, `
 Sendwell is running at %s  (table %s)
@@ -159,7 +175,7 @@ Ctrl-C stops everything.
 
 // demoKey signs up the demo organisation (or logs in, when the emulator
 // already has it) and makes a fresh API key for this run.
-func demoKey(ctx context.Context, d *app.Deps) (string, error) {
+func demoKey(ctx context.Context, d *platform.Deps) (string, error) {
 	svc := auth.NewService(d.Store, d.Tokens, d.Clock, d.Authn)
 	var userID, orgID string
 	s, err := svc.Signup(ctx, auth.SignupRequest{Email: demoEmail, Password: demoPassword, Name: "Demo User", Organisation: "Demo Organisation"})
@@ -217,4 +233,11 @@ func envOr(name, fallback string) string {
 		return v
 	}
 	return fallback
+}
+
+// setDefault sets an environment variable the user left unset.
+func setDefault(name, value string) {
+	if os.Getenv(name) == "" {
+		os.Setenv(name, value)
+	}
 }

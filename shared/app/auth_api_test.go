@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sendwell/sendwell/shared/auth"
+	"github.com/sendwell/sendwell/shared/authn"
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/tenant"
@@ -118,35 +119,35 @@ func TestJWTsThatMustBeRefused(t *testing.T) {
 	s := a.signup("eve@example.com")
 	real, err := a.deps.Tokens.Verify(s.Token)
 	require.NoError(t, err)
-	claims := func(mod func(*auth.Claims)) *auth.Claims {
-		c := &auth.Claims{Org: s.OrgID, RegisteredClaims: jwt.RegisteredClaims{
-			Subject: real.Subject, Issuer: auth.TokenIssuer, Audience: jwt.ClaimStrings{auth.TokenAudience},
+	claims := func(mod func(*authn.Claims)) *authn.Claims {
+		c := &authn.Claims{Org: s.OrgID, RegisteredClaims: jwt.RegisteredClaims{
+			Subject: real.Subject, Issuer: authn.TokenIssuer, Audience: jwt.ClaimStrings{authn.TokenAudience},
 			ExpiresAt: jwt.NewNumericDate(a.clock.Now().Add(time.Hour)),
 		}}
 		mod(c)
 		return c
 	}
-	sign := func(m jwt.SigningMethod, key any, c *auth.Claims) string {
+	sign := func(m jwt.SigningMethod, key any, c *authn.Claims) string {
 		tok, err := jwt.NewWithClaims(m, c).SignedString(key)
 		require.NoError(t, err)
 		return tok
 	}
 	secret := []byte(testSecret)
-	good := sign(jwt.SigningMethodHS256, secret, claims(func(*auth.Claims) {}))
+	good := sign(jwt.SigningMethodHS256, secret, claims(func(*authn.Claims) {}))
 	require.Equal(t, http.StatusOK, a.do("GET", "/api/users/me", nil, bearer(good)...).Status, "control: a well-made token works")
 
-	other, err := auth.NewTokens([]byte("a-completely-different-secret-0123456789"), clock.NewFake(t0))
+	other, err := authn.NewTokens([]byte("a-completely-different-secret-0123456789"), clock.NewFake(t0))
 	require.NoError(t, err)
 	foreign, _, err := other.Issue(real.Subject, s.OrgID)
 	require.NoError(t, err)
 
 	cases := map[string]string{
 		"signed with another key": foreign,
-		"alg none":                sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(func(*auth.Claims) {})),
-		"HS384 not HS256":         sign(jwt.SigningMethodHS384, secret, claims(func(*auth.Claims) {})),
-		"no exp":                  sign(jwt.SigningMethodHS256, secret, claims(func(c *auth.Claims) { c.ExpiresAt = nil })),
-		"wrong issuer":            sign(jwt.SigningMethodHS256, secret, claims(func(c *auth.Claims) { c.Issuer = "someone-else" })),
-		"wrong audience":          sign(jwt.SigningMethodHS256, secret, claims(func(c *auth.Claims) { c.Audience = jwt.ClaimStrings{"other-api"} })),
+		"alg none":                sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(func(*authn.Claims) {})),
+		"HS384 not HS256":         sign(jwt.SigningMethodHS384, secret, claims(func(*authn.Claims) {})),
+		"no exp":                  sign(jwt.SigningMethodHS256, secret, claims(func(c *authn.Claims) { c.ExpiresAt = nil })),
+		"wrong issuer":            sign(jwt.SigningMethodHS256, secret, claims(func(c *authn.Claims) { c.Issuer = "someone-else" })),
+		"wrong audience":          sign(jwt.SigningMethodHS256, secret, claims(func(c *authn.Claims) { c.Audience = jwt.ClaimStrings{"other-api"} })),
 		"garbage":                 "not.a.jwt",
 	}
 	for name, tok := range cases {
@@ -155,7 +156,7 @@ func TestJWTsThatMustBeRefused(t *testing.T) {
 		assert.Equal(t, "UNAUTHORISED", r.ErrCode(t), name)
 	}
 
-	a.clock.Advance(auth.TokenTTL + time.Second)
+	a.clock.Advance(authn.TokenTTL + time.Second)
 	r := a.do("GET", "/api/users/me", nil, bearer(s.Token)...)
 	assert.Equal(t, http.StatusUnauthorized, r.Status, "expired after 24 h")
 }
@@ -203,7 +204,7 @@ func TestAPIKeys(t *testing.T) {
 	t.Run("only the SHA-256 of a key is stored", func(t *testing.T) {
 		var item map[string]any
 		require.NoError(t, a.env.Store.Get(t.Context(), store.APIKeyKey(s.OrgID, id), &item))
-		assert.Equal(t, auth.HashKey(key), item["hash"])
+		assert.Equal(t, authn.HashKey(key), item["hash"])
 		assert.NotContains(t, fmt.Sprint(item), key)
 	})
 
@@ -244,7 +245,7 @@ func TestRevokedKeyIsRefusedEverywhereWithin60Seconds(t *testing.T) {
 	require.Equal(t, http.StatusOK, other.do("GET", "/api/contacts", nil, bearer(key)...).Status, "the other instance caches the key")
 
 	require.Equal(t, http.StatusNoContent, a.do("DELETE", "/api/api-keys/"+id, nil, bearer(s.Token)...).Status)
-	a.clock.Advance(auth.KeyCacheTTL)
+	a.clock.Advance(authn.KeyCacheTTL)
 	r := other.do("GET", "/api/contacts", nil, bearer(key)...)
 	assert.Equal(t, http.StatusUnauthorized, r.Status, "refused once the cache period has passed")
 }

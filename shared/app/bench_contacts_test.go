@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/sendwell/sendwell/shared/localaws"
 )
 
 // BenchmarkBatchUpsert100 upserts 100 new contacts per op through the API
@@ -63,7 +61,7 @@ func BenchmarkImport(b *testing.B) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			_ = localaws.PollQueue(ctx, a.deps.SQS, a.deps.Config.ImportQueueURL, a.deps.ImportWorker().Handle)
+			a.pollImports(ctx)
 		}()
 		imp := c.call("POST", "/api/contacts/imports", nil).JSON(b)
 		b.StartTimer()

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +16,9 @@ import (
 	"github.com/sendwell/sendwell/shared/app"
 	"github.com/sendwell/sendwell/shared/changes"
 	"github.com/sendwell/sendwell/shared/clock"
+	"github.com/sendwell/sendwell/shared/httpx"
+	"github.com/sendwell/sendwell/shared/imports"
+	"github.com/sendwell/sendwell/shared/public"
 	"github.com/sendwell/sendwell/shared/testenv"
 )
 
@@ -102,12 +104,13 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 			}
 
 			function := strings.Split(c.file, "/")[0]
-			var h http.Handler = app.Public(clk)
+			h := httpx.NewRouter(nil, clk)
+			public.Routes(h)
 			if function != "public" {
-				h, err = deps.Router(function)
+				h, err = app.Router(deps, function)
 				require.NoError(t, err)
 			}
-			res, err := app.Lambda(h)(t.Context(), ev)
+			res, err := httpx.Lambda(h)(t.Context(), ev)
 			require.NoError(t, err)
 			assert.Equal(t, c.status, res.StatusCode, res.Body)
 			assert.Equal(t, ev.RequestContext.RequestID, res.Headers["X-Request-Id"], "API Gateway's request id is ours")
@@ -137,7 +140,7 @@ func sampleImportNotice(t *testing.T, a *api, s session, raw []byte) {
 	body := strings.NewReplacer(samplePlaceholder("org"), s.OrgID, samplePlaceholder("imp"), imp["id"].(string)).Replace(string(raw))
 	var ev events.SQSEvent
 	require.NoError(t, json.Unmarshal([]byte(body), &ev))
-	res, err := a.deps.ImportWorker().Handle(t.Context(), ev)
+	res, err := imports.NewWorkerFrom(a.deps).Handle(t.Context(), ev)
 	require.NoError(t, err)
 	assert.Empty(t, res.BatchItemFailures)
 	got := c.call("GET", "/api/contacts/imports/"+imp["id"].(string), nil).JSON(t)
@@ -150,10 +153,10 @@ func sampleImportNotice(t *testing.T, a *api, s session, raw []byte) {
 func sampleStreamRecord(t *testing.T, a *api, raw []byte) {
 	var ev events.DynamoDBEvent
 	require.NoError(t, json.Unmarshal(raw, &ev))
-	res, err := changes.Handler(a.deps.Changes())(t.Context(), ev)
+	res, err := changes.Handler(changes.NewPublisher(a.deps))(t.Context(), ev)
 	require.NoError(t, err)
 	assert.Empty(t, res.BatchItemFailures)
-	out, err := a.deps.SQS.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: &a.deps.Config.DomainEventsQueueURL, MaxNumberOfMessages: 10})
+	out, err := sqs.NewFromConfig(a.env.Config).ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: &a.deps.Config.DomainEventsQueueURL, MaxNumberOfMessages: 10})
 	require.NoError(t, err)
 	require.Len(t, out.Messages, 1)
 	var de map[string]any

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
@@ -21,7 +22,10 @@ import (
 	"github.com/sendwell/sendwell/shared/app"
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/config"
+	"github.com/sendwell/sendwell/shared/imports"
+	"github.com/sendwell/sendwell/shared/localaws"
 	"github.com/sendwell/sendwell/shared/openapi"
+	"github.com/sendwell/sendwell/shared/platform"
 	"github.com/sendwell/sendwell/shared/testenv"
 )
 
@@ -37,7 +41,7 @@ type api struct {
 	t     testing.TB
 	env   *testenv.Env
 	clock *clock.Fake
-	deps  *app.Deps
+	deps  *platform.Deps
 	srv   *httptest.Server
 	oas   routers.Router
 }
@@ -62,9 +66,11 @@ func newAPIOn(t testing.TB, env *testenv.Env, clk *clock.Fake, opts ...option) *
 	for _, o := range opts {
 		o(&cfg)
 	}
-	deps, err := app.NewDeps(env.Config, cfg, clk)
+	deps, err := platform.NewDeps(env.Config, cfg, clk)
 	require.NoError(t, err)
-	srv := httptest.NewServer(deps.All())
+	h, err := app.All(deps)
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &api{t: t, env: env, clock: clk, deps: deps, srv: srv, oas: oasRouter(t)}
 }
@@ -183,3 +189,13 @@ func (a *api) newKey(s session, name string) (id, key string) {
 }
 
 func bearer(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+
+// pollImports feeds the import queue to the import worker until ctx ends,
+// as Lambda's event source mapping (and `make run`) does.
+func (a *api) pollImports(ctx context.Context) {
+	h, err := imports.Worker.Build(a.deps)
+	if err != nil {
+		panic(err)
+	}
+	_ = localaws.PollQueue(ctx, sqs.NewFromConfig(a.env.Config), a.deps.Config.ImportQueueURL, localaws.SQSHandler(h))
+}

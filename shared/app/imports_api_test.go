@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sendwell/sendwell/shared/imports"
-	"github.com/sendwell/sendwell/shared/localaws"
 	"github.com/sendwell/sendwell/shared/store"
 )
 
@@ -24,7 +23,7 @@ func startImportWorker(t *testing.T, a *api) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = localaws.PollQueue(ctx, a.deps.SQS, a.deps.Config.ImportQueueURL, a.deps.ImportWorker().Handle)
+		a.pollImports(ctx)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 }
@@ -115,7 +114,7 @@ func TestImportResumesWithoutLosingOrDoubleCounting(t *testing.T) {
 	imp := c.call("POST", "/api/contacts/imports", nil).JSON(t)
 	id := imp["id"].(string)
 	upload(t, imp["uploadUrl"].(string), []byte(sb.String()))
-	svc := a.deps.Imports()
+	svc := imports.FromDeps(a.deps)
 	ctx := t.Context()
 
 	// The first worker stops after one batch: that is the checkpoint a dead worker leaves.

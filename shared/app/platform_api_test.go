@@ -17,6 +17,7 @@ import (
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/config"
 	"github.com/sendwell/sendwell/shared/openapi"
+	"github.com/sendwell/sendwell/shared/platform"
 )
 
 func TestHealthAndOpenAPINeedNoAuth(t *testing.T) {
@@ -142,9 +143,11 @@ func TestOpenAPIDocumentCoversEveryRoute(t *testing.T) {
 			}
 		}
 	}
-	deps, err := app.NewDeps(aws.Config{}, config.Config{TableName: "unused", JWTSecret: []byte(testSecret)}, clock.NewFake(t0))
+	deps, err := platform.NewDeps(aws.Config{}, config.Config{TableName: "unused", JWTSecret: []byte(testSecret)}, clock.NewFake(t0))
 	require.NoError(t, err)
-	served := deps.All().Routes()
+	all, err := app.All(deps)
+	require.NoError(t, err)
+	served := all.Routes()
 	slices.Sort(documented)
 	slices.Sort(served)
 	assert.Equal(t, served, documented)

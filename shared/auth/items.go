@@ -49,14 +49,6 @@ type apiKeyItem struct {
 	LastUsedAt *time.Time `dynamodbav:"lastUsedAt,omitempty"`
 }
 
-// keyHashItem is the global key-hash → organisation lookup used to
-// authenticate an API key in one read.
-type keyHashItem struct {
-	store.Key
-	OrgID string `dynamodbav:"orgId"`
-	KeyID string `dynamodbav:"keyId"`
-}
-
 // loginFailItem counts one email's failed logins in one minute.
 type loginFailItem struct {
 	store.Key

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -51,5 +52,10 @@ func CheckPassword(encoded, password string) bool {
 }
 
 // dummyHash is checked against when a login names an unknown email, so that
-// answer takes as long as a wrong password and does not reveal which emails exist.
-var dummyHash, _ = HashPassword("sendwell-dummy-password")
+// answer takes as long as a wrong password and does not reveal which emails
+// exist. It costs one argon2id hash (about 90 ms), so it is made on first
+// use, never at package init: a cold start does not pay for it.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("sendwell-dummy-password")
+	return h
+})

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/sendwell/sendwell/shared/authn"
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/errs"
 	"github.com/sendwell/sendwell/shared/ids"
@@ -32,14 +33,14 @@ const (
 // Service carries out the auth routes.
 type Service struct {
 	store  *store.Store
-	tokens *Tokens
+	tokens *authn.Tokens
 	clock  clock.Clock
-	authn  *Authenticator
+	authn  *authn.Authenticator
 }
 
-// NewService returns the auth service. authn, when set, forgets revoked keys at once.
-func NewService(s *store.Store, t *Tokens, clk clock.Clock, authn *Authenticator) *Service {
-	return &Service{store: s, tokens: t, clock: clk, authn: authn}
+// NewService returns the auth service. a, when set, forgets revoked keys at once.
+func NewService(s *store.Store, t *authn.Tokens, clk clock.Clock, a *authn.Authenticator) *Service {
+	return &Service{store: s, tokens: t, clock: clk, authn: a}
 }
 
 // Signup creates an organisation and its owner, atomically with the global
@@ -89,7 +90,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*Session, error)
 	err := s.store.Get(ctx, store.LoginKey(req.Email), &login)
 	switch {
 	case errors.Is(err, errs.ErrNotFound):
-		CheckPassword(dummyHash, req.Password)
+		CheckPassword(dummyHash(), req.Password)
 		return nil, s.recordLoginFailure(ctx, req.Email)
 	case err != nil:
 		return nil, err
@@ -200,15 +201,15 @@ func (s *Service) Me(ctx context.Context, p *tenant.Principal) (*Me, error) {
 // hash is kept. The organisation's active-key counter enforces the limit in
 // the same transaction.
 func (s *Service) CreateKey(ctx context.Context, p *tenant.Principal, req CreateKeyRequest) (*NewAPIKey, error) {
-	key, err := NewKey()
+	key, err := authn.NewKey()
 	if err != nil {
 		return nil, err
 	}
 	maxKeys := tenant.PlanByName(p.Plan).Quotas.APIKeys
 	now := s.clock.Now()
-	item := apiKeyItem{ID: ids.New(ids.APIKey, now), Name: req.Name, Hint: KeyHint(key), Hash: HashKey(key), CreatedBy: p.UserID, CreatedAt: now}
+	item := apiKeyItem{ID: ids.New(ids.APIKey, now), Name: req.Name, Hint: authn.KeyHint(key), Hash: authn.HashKey(key), CreatedBy: p.UserID, CreatedAt: now}
 	item.Key = store.APIKeyKey(p.OrgID, item.ID)
-	lookup := keyHashItem{Key: store.KeyHashKey(item.Hash), OrgID: p.OrgID, KeyID: item.ID}
+	lookup := authn.KeyHashItem{Key: store.KeyHashKey(item.Hash), OrgID: p.OrgID, KeyID: item.ID}
 	itemAV, err := store.Marshal(item)
 	if err != nil {
 		return nil, err

@@ -1,5 +1,7 @@
 // Package config reads a function's settings from the environment once, at
-// cold start, and fails fast with a message that says what is missing.
+// cold start, and fails fast with a message that says what is missing. The
+// Lambdas and the local server (`make run`) read them through the same
+// FromEnv, so a setting means the same thing in both.
 package config
 
 import (
@@ -11,45 +13,37 @@ import (
 	"time"
 )
 
-// Config is what the API functions need.
+// DefaultEventRetention is how long events are kept when EVENT_RETENTION_DAYS is unset.
+const DefaultEventRetention = 400 * 24 * time.Hour
+
+// Config is what the functions need. Each function reads it all but checks
+// only what it uses (Require), and only the API functions read the JWT
+// secret (LoadJWTSecret): a worker never asks SSM for it.
 type Config struct {
 	TableName          string
-	JWTSecret          []byte
-	RateLimitPerMinute int // 0: each plan's own limit
+	JWTSecret          []byte // API functions only
+	RateLimitPerMinute int    // 0: each plan's own limit
 	Stage              string
 	EventRetention     time.Duration // how long events are kept (EVENT_RETENTION_DAYS, default 400)
 
 	ImportsBucket        string // IMPORTS_BUCKET: where import files are uploaded
 	ImportQueueURL       string // IMPORT_QUEUE_URL: the import worker's queue
 	DomainEventsQueueURL string // DOMAIN_EVENTS_QUEUE_URL: where the changes function publishes
-	S3PathStyle          bool   // path-style S3 URLs (the local emulator)
+	S3PathStyle          bool   // S3_PATH_STYLE: path-style S3 URLs (the local emulator)
 }
 
 // SecretReader reads a SecureString parameter (SSM Parameter Store in AWS).
 type SecretReader func(ctx context.Context, name string) (string, error)
 
-// FromEnv reads TABLE_NAME, the JWT secret (JWT_SECRET locally, or the SSM
-// parameter named by JWT_SECRET_PARAMETER in AWS) and RATE_LIMIT_PER_MINUTE.
-func FromEnv(ctx context.Context, readSecret SecretReader) (Config, error) {
+// FromEnv reads every setting but the JWT secret: TABLE_NAME (required),
+// STAGE, RATE_LIMIT_PER_MINUTE, EVENT_RETENTION_DAYS, IMPORTS_BUCKET,
+// IMPORT_QUEUE_URL, DOMAIN_EVENTS_QUEUE_URL and S3_PATH_STYLE.
+func FromEnv() (Config, error) {
 	c := Config{TableName: os.Getenv("TABLE_NAME"), Stage: os.Getenv("STAGE"), ImportsBucket: os.Getenv("IMPORTS_BUCKET"),
-		ImportQueueURL: os.Getenv("IMPORT_QUEUE_URL"), DomainEventsQueueURL: os.Getenv("DOMAIN_EVENTS_QUEUE_URL")}
+		ImportQueueURL: os.Getenv("IMPORT_QUEUE_URL"), DomainEventsQueueURL: os.Getenv("DOMAIN_EVENTS_QUEUE_URL"),
+		S3PathStyle: os.Getenv("S3_PATH_STYLE") == "true", EventRetention: DefaultEventRetention}
 	if c.TableName == "" {
 		return c, errors.New("config: TABLE_NAME is not set: name the DynamoDB table")
-	}
-	switch secret, param := os.Getenv("JWT_SECRET"), os.Getenv("JWT_SECRET_PARAMETER"); {
-	case secret != "":
-		c.JWTSecret = []byte(secret)
-	case param != "":
-		v, err := readSecret(ctx, param)
-		if err != nil {
-			return c, fmt.Errorf("config: read the JWT secret from SSM parameter %s: %w", param, err)
-		}
-		c.JWTSecret = []byte(v)
-	default:
-		return c, errors.New("config: set JWT_SECRET (locally) or JWT_SECRET_PARAMETER (the SSM SecureString holding it)")
-	}
-	if len(c.JWTSecret) < 32 {
-		return c, errors.New("config: the JWT secret must be at least 32 characters")
 	}
 	if v := os.Getenv("RATE_LIMIT_PER_MINUTE"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -58,7 +52,6 @@ func FromEnv(ctx context.Context, readSecret SecretReader) (Config, error) {
 		}
 		c.RateLimitPerMinute = n
 	}
-	c.EventRetention = 400 * 24 * time.Hour
 	if v := os.Getenv("EVENT_RETENTION_DAYS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 3650 {
@@ -67,4 +60,36 @@ func FromEnv(ctx context.Context, readSecret SecretReader) (Config, error) {
 		c.EventRetention = time.Duration(n) * 24 * time.Hour
 	}
 	return c, nil
+}
+
+// LoadJWTSecret reads the secret that signs users' tokens and cursors:
+// JWT_SECRET locally, or the SSM parameter named by JWT_SECRET_PARAMETER in
+// AWS (read once, at cold start).
+func (c *Config) LoadJWTSecret(ctx context.Context, readSecret SecretReader) error {
+	switch secret, param := os.Getenv("JWT_SECRET"), os.Getenv("JWT_SECRET_PARAMETER"); {
+	case secret != "":
+		c.JWTSecret = []byte(secret)
+	case param != "":
+		v, err := readSecret(ctx, param)
+		if err != nil {
+			return fmt.Errorf("config: read the JWT secret from SSM parameter %s: %w", param, err)
+		}
+		c.JWTSecret = []byte(v)
+	default:
+		return errors.New("config: set JWT_SECRET (locally) or JWT_SECRET_PARAMETER (the SSM SecureString holding it)")
+	}
+	if len(c.JWTSecret) < 32 {
+		return errors.New("config: the JWT secret must be at least 32 characters")
+	}
+	return nil
+}
+
+// Require fails when one of the named environment variables is unset.
+func Require(names ...string) error {
+	for _, n := range names {
+		if os.Getenv(n) == "" {
+			return fmt.Errorf("config: %s is not set", n)
+		}
+	}
+	return nil
 }

@@ -25,7 +25,7 @@ func TestFromEnv(t *testing.T) {
 		want    Config
 	}{
 		{"no table", map[string]string{"JWT_SECRET": secret}, "TABLE_NAME is not set", Config{}},
-		{"no secret", map[string]string{"TABLE_NAME": "t"}, "set JWT_SECRET", Config{}},
+		{"worker without a secret", map[string]string{"TABLE_NAME": "t", "IMPORT_QUEUE_URL": "q"}, "", Config{TableName: "t", ImportQueueURL: "q", EventRetention: DefaultEventRetention}},
 		{"short secret", map[string]string{"TABLE_NAME": "t", "JWT_SECRET": "short"}, "at least 32", Config{}},
 		{"missing parameter", map[string]string{"TABLE_NAME": "t", "JWT_SECRET_PARAMETER": "/nope"}, "SSM parameter /nope", Config{}},
 		{"bad retention", map[string]string{"TABLE_NAME": "t", "JWT_SECRET": secret, "EVENT_RETENTION_DAYS": "0"}, "EVENT_RETENTION_DAYS", Config{}},
@@ -35,10 +35,13 @@ func TestFromEnv(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			for _, k := range []string{"TABLE_NAME", "JWT_SECRET", "JWT_SECRET_PARAMETER", "RATE_LIMIT_PER_MINUTE", "STAGE", "EVENT_RETENTION_DAYS"} {
+			for _, k := range []string{"IMPORT_QUEUE_URL", "TABLE_NAME", "JWT_SECRET", "JWT_SECRET_PARAMETER", "RATE_LIMIT_PER_MINUTE", "STAGE", "EVENT_RETENTION_DAYS"} {
 				t.Setenv(k, c.env[k])
 			}
-			got, err := FromEnv(context.Background(), ssm)
+			got, err := FromEnv()
+			if err == nil && (c.env["JWT_SECRET"] != "" || c.env["JWT_SECRET_PARAMETER"] != "" || c.want.JWTSecret != nil) {
+				err = got.LoadJWTSecret(context.Background(), ssm)
+			}
 			if c.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), c.wantErr)
@@ -48,4 +51,16 @@ func TestFromEnv(t *testing.T) {
 			assert.Equal(t, c.want, got)
 		})
 	}
+}
+
+// API functions need the secret; a worker never reads it.
+func TestLoadJWTSecretWithoutAnyIsAnError(t *testing.T) {
+	t.Setenv("JWT_SECRET", "")
+	t.Setenv("JWT_SECRET_PARAMETER", "")
+	var c Config
+	called := false
+	err := c.LoadJWTSecret(context.Background(), func(context.Context, string) (string, error) { called = true; return "", nil })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "set JWT_SECRET")
+	assert.False(t, called, "no SSM call without a parameter name")
 }

@@ -20,21 +20,21 @@ type Continuation struct {
 // Enqueuer queues a continuation on the import queue.
 type Enqueuer func(ctx context.Context, c Continuation) error
 
-// Worker handles the import queue: S3's upload notices and continuations.
-type Worker struct {
+// Processor handles the import queue: S3's upload notices and continuations.
+type Processor struct {
 	svc      *Service
 	enqueue  Enqueuer
 	reserved time.Duration
 }
 
-// NewWorker returns the import worker. reserved is the time it keeps back
+// NewProcessor returns the import queue's processor. reserved is the time it keeps back
 // before its deadline to checkpoint and queue a continuation.
-func NewWorker(svc *Service, enqueue Enqueuer, reserved time.Duration) *Worker {
-	return &Worker{svc: svc, enqueue: enqueue, reserved: reserved}
+func NewProcessor(svc *Service, enqueue Enqueuer, reserved time.Duration) *Processor {
+	return &Processor{svc: svc, enqueue: enqueue, reserved: reserved}
 }
 
 // Handle processes a batch of SQS messages and reports the ones to retry.
-func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+func (w *Processor) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	var resp events.SQSEventResponse
 	for _, m := range ev.Records {
 		if err := w.handle(ctx, m.Body); err != nil {
@@ -45,7 +45,7 @@ func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEven
 	return resp, nil
 }
 
-func (w *Worker) handle(ctx context.Context, body string) error {
+func (w *Processor) handle(ctx context.Context, body string) error {
 	var stopBy time.Time
 	if d, ok := ctx.Deadline(); ok {
 		stopBy = d.Add(-w.reserved)
@@ -87,7 +87,7 @@ type uploadNotice struct {
 	} `json:"Records"`
 }
 
-func (w *Worker) run(ctx context.Context, c Continuation, stopBy time.Time) error {
+func (w *Processor) run(ctx context.Context, c Continuation, stopBy time.Time) error {
 	err := w.svc.Run(ctx, c.OrgID, c.ImportID, stopBy)
 	if errors.Is(err, ErrUnfinished) {
 		return w.enqueue(ctx, c)

@@ -1,4 +1,4 @@
-package auth
+package authn
 
 import (
 	"crypto/rand"
@@ -18,7 +18,7 @@ const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 func NewKey() (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("auth: key: %w", err)
+		return "", fmt.Errorf("authn: key: %w", err)
 	}
 	n := new(big.Int).SetBytes(b)
 	// 32 bytes need at most 43 base62 digits; pad so every key has one length.

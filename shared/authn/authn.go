@@ -1,4 +1,8 @@
-package auth
+// Package authn authenticates every request of the API functions: API keys
+// (by their SHA-256 hash, cached per instance) and users' JWTs. It is part of
+// the platform kit, so a function serving contacts does not link the auth
+// group (signup, passwords, argon2).
+package authn
 
 import (
 	"context"
@@ -30,6 +34,20 @@ const (
 	orgCacheTTL     = 60 * time.Second
 	maxCacheEntries = 10_000
 )
+
+// KeyHashItem is the global key-hash → organisation lookup used to
+// authenticate an API key in one read. The auth group writes it when a key
+// is made.
+type KeyHashItem struct {
+	store.Key
+	OrgID string `dynamodbav:"orgId"`
+	KeyID string `dynamodbav:"keyId"`
+}
+
+// orgPlan is the part of an organisation's item authentication reads.
+type orgPlan struct {
+	Plan string `dynamodbav:"plan"`
+}
 
 // Authenticator turns a request's credentials into a principal. In steady
 // state it reads nothing from DynamoDB: verified keys and organisations' plans
@@ -129,7 +147,7 @@ func (a *Authenticator) byKey(ctx context.Context, key string) (*tenant.Principa
 		return c.p, nil
 	}
 
-	var lookup keyHashItem
+	var lookup KeyHashItem
 	err := a.store.Get(ctx, store.KeyHashKey(hash), &lookup)
 	if errors.Is(err, errs.ErrNotFound) {
 		a.remember(hash, nil, now.Add(negativeKeyTTL))
@@ -159,7 +177,7 @@ func (a *Authenticator) touch(ctx context.Context, p *tenant.Principal, now time
 		ExpressionAttributeValues: map[string]types.AttributeValue{":now": &types.AttributeValueMemberS{Value: now.Format(time.RFC3339Nano)}},
 	})
 	if err != nil && !errors.Is(store.MapErr(err), errs.ErrConflict) {
-		slog.WarnContext(ctx, "auth: could not record key use", "keyId", p.KeyID, "error", err.Error())
+		slog.WarnContext(ctx, "authn: could not record key use", "keyId", p.KeyID, "error", err.Error())
 	}
 }
 
@@ -189,12 +207,12 @@ func (a *Authenticator) plan(ctx context.Context, orgID string) (string, error) 
 	if ok && now.Before(c.expires) {
 		return c.plan, nil
 	}
-	var org orgItem
+	var org orgPlan
 	if err := a.store.Get(ctx, store.OrgKey(orgID), &org); err != nil {
 		if errors.Is(err, errs.ErrNotFound) {
 			return "", errs.NewUnauthorised("The organisation of these credentials no longer exists.")
 		}
-		return "", fmt.Errorf("auth: organisation %s: %w", orgID, err)
+		return "", fmt.Errorf("authn: organisation %s: %w", orgID, err)
 	}
 	a.mu.Lock()
 	if len(a.orgs) >= maxCacheEntries {

@@ -1,4 +1,4 @@
-package auth
+package authn
 
 import (
 	"errors"
@@ -32,7 +32,7 @@ type Tokens struct {
 // NewTokens returns Tokens signing with secret (at least 32 bytes).
 func NewTokens(secret []byte, clk clock.Clock) (*Tokens, error) {
 	if len(secret) < 32 {
-		return nil, errors.New("auth: the JWT secret must be at least 32 bytes")
+		return nil, errors.New("authn: the JWT secret must be at least 32 bytes")
 	}
 	return &Tokens{secret: secret, clock: clk}, nil
 }
@@ -54,7 +54,7 @@ func (t *Tokens) Issue(userID, orgID string) (string, time.Time, error) {
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.secret)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("auth: sign token: %w", err)
+		return "", time.Time{}, fmt.Errorf("authn: sign token: %w", err)
 	}
 	return s, exp, nil
 }
@@ -71,10 +71,10 @@ func (t *Tokens) Verify(token string) (*Claims, error) {
 		jwt.WithTimeFunc(t.clock.Now),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("auth: invalid token: %w", err)
+		return nil, fmt.Errorf("authn: invalid token: %w", err)
 	}
 	if c.Subject == "" || c.Org == "" {
-		return nil, errors.New("auth: token lacks sub or org")
+		return nil, errors.New("authn: token lacks sub or org")
 	}
 	return &c, nil
 }

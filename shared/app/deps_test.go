@@ -1,0 +1,103 @@
+package app_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const module = "github.com/sendwell/sendwell/"
+
+// groups are the resource groups and the domain packages each one owns.
+// Everything else under shared/ is the platform kit that any function may
+// link (except the packages in neverLinked).
+var groups = map[string][]string{
+	"auth":     {"shared/auth"},
+	"contacts": {"shared/contacts", "shared/tracking", "shared/imports"},
+	"changes":  {"shared/changes"},
+}
+
+// functionGroups says which groups each function may link. The changes
+// function translates contact and event items into domain events, so it
+// reads the contacts group's item types.
+var functionGroups = map[string][]string{
+	"auth":          {"auth"},
+	"contacts":      {"contacts"},
+	"import-worker": {"contacts"},
+	"changes":       {"changes", "contacts"},
+	"public":        {},
+}
+
+// neverLinked are packages no function may link: the list of all groups
+// (local server and tests only) and the local emulation.
+var neverLinked = []string{"shared/app", "shared/testenv", "shared/localaws"}
+
+// heavy are dependencies only some functions may link.
+var heavy = map[string][]string{
+	"github.com/Boostport/mjml-go": {"templates"}, // about 0.9 s and 170 MB at init
+	"golang.org/x/crypto/argon2":   {"auth"},      // passwords are the auth group's
+}
+
+// Each function links only its own group: `go list -deps` over every
+// function, checked against the table above.
+func TestEachFunctionLinksOnlyItsOwnGroup(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("..", "..", "functions", "*"))
+	require.NoError(t, err)
+	var found []string
+	for _, d := range dirs {
+		found = append(found, filepath.Base(d))
+	}
+	slices.Sort(found)
+	require.ElementsMatch(t, found, keys(functionGroups), "every function has a row in functionGroups, and every row a function")
+
+	owner := map[string]string{}
+	for g, pkgs := range groups {
+		for _, p := range pkgs {
+			owner[module+p] = g
+		}
+	}
+	for _, fn := range found {
+		t.Run(fn, func(t *testing.T) {
+			deps := goListDeps(t, "./functions/"+fn)
+			for _, dep := range deps {
+				if g, ok := owner[dep]; ok {
+					assert.Contains(t, functionGroups[fn], g, "%s links %s, of the %s group", fn, dep, g)
+				}
+				for _, p := range neverLinked {
+					assert.NotEqual(t, module+p, dep, "%s links %s", fn, dep)
+				}
+				for prefix, allowed := range heavy {
+					if strings.HasPrefix(dep, prefix) {
+						assert.Contains(t, allowed, fn, "%s links %s", fn, dep)
+					}
+				}
+				if fn == "public" {
+					assert.False(t, strings.HasPrefix(dep, "github.com/aws/aws-sdk-go-v2"), "public links no AWS SDK: %s", dep)
+				}
+			}
+		})
+	}
+}
+
+func goListDeps(t *testing.T, pkg string) []string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", pkg)
+	cmd.Dir = filepath.Join("..", "..")
+	out, err := cmd.Output()
+	require.NoError(t, err, "go list -deps %s", pkg)
+	return strings.Fields(string(out))
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,20 @@
+package changes
+
+import (
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/sendwell/sendwell/shared/platform"
+)
+
+// Consumer is the changes function: the table's stream in, domain events
+// out on the domain-events queue.
+var Consumer = platform.Worker[platform.StreamHandler]{
+	Name:  "changes",
+	Needs: []string{"DOMAIN_EVENTS_QUEUE_URL"},
+	Build: func(d *platform.Deps) (platform.StreamHandler, error) { return Handler(NewPublisher(d)), nil },
+}
+
+// NewPublisher is the publisher onto the function's domain-events queue.
+func NewPublisher(d *platform.Deps) *QueuePublisher {
+	return &QueuePublisher{SQS: sqs.NewFromConfig(d.AWS), QueueURL: d.Config.DomainEventsQueueURL}
+}

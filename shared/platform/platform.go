@@ -1,0 +1,187 @@
+// Package platform is the kit every function is built from: the
+// dependencies made once at cold start, the guards of the API routes
+// (authentication, rate limit, idempotency), and the entry points of an API
+// function, an SQS worker and a stream consumer. It imports no resource
+// group: each group exports its own wiring (contacts.API, imports.Worker, …)
+// and functions/<name>/main.go names the ones its binary serves.
+package platform
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/sendwell/sendwell/shared/authn"
+	"github.com/sendwell/sendwell/shared/awsx"
+	"github.com/sendwell/sendwell/shared/clock"
+	"github.com/sendwell/sendwell/shared/config"
+	"github.com/sendwell/sendwell/shared/httpx"
+	"github.com/sendwell/sendwell/shared/idempotency"
+	"github.com/sendwell/sendwell/shared/logx"
+	"github.com/sendwell/sendwell/shared/ratelimit"
+	"github.com/sendwell/sendwell/shared/store"
+)
+
+// Deps are the long-lived pieces a function builds once, at cold start.
+// AWS clients other than DynamoDB's are built by the group that uses them,
+// from AWS, so a binary links and builds only the clients it needs.
+type Deps struct {
+	Config config.Config
+	Clock  clock.Clock
+	AWS    aws.Config
+	Store  *store.Store
+
+	// The API functions' guards and signers; nil in workers, which have no
+	// JWT secret.
+	Tokens  *authn.Tokens
+	Cursors *httpx.Cursors
+	Authn   *authn.Authenticator
+	Limiter *ratelimit.Limiter
+	Idem    *idempotency.Keeper
+}
+
+// NewDeps wires the dependencies; nothing is called until a request or a
+// message needs it. The guards are built only when cfg has a JWT secret.
+func NewDeps(awsCfg aws.Config, cfg config.Config, clk clock.Clock) (*Deps, error) {
+	s := store.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
+	d := &Deps{Config: cfg, Clock: clk, AWS: awsCfg, Store: s}
+	if cfg.JWTSecret == nil {
+		return d, nil
+	}
+	tokens, err := authn.NewTokens(cfg.JWTSecret, clk)
+	if err != nil {
+		return nil, err
+	}
+	d.Tokens = tokens
+	d.Cursors = httpx.NewCursors(cfg.JWTSecret)
+	d.Authn = authn.NewAuthenticator(s, tokens, clk)
+	d.Limiter = ratelimit.New(s, clk, cfg.RateLimitPerMinute)
+	d.Idem = idempotency.New(s, clk)
+	return d, nil
+}
+
+// Router returns a router with the platform's guards: authentication, then
+// the rate limit, then idempotency, for every authenticated route.
+func (d *Deps) Router() *httpx.Router {
+	tenantGuards := []httpx.Middleware{d.Authn.Middleware, d.Limiter.Middleware, d.Idem.Middleware}
+	userGuards := []httpx.Middleware{d.Authn.Middleware, authn.RequireUser, d.Limiter.Middleware, d.Idem.Middleware}
+	return httpx.NewRouter(map[httpx.Access][]httpx.Middleware{
+		httpx.Tenant:   tenantGuards,
+		httpx.UserOnly: userGuards,
+	}, d.Clock)
+}
+
+// API is what one resource group serves: its name and how it adds its
+// routes (with the services behind them) to a router.
+type API struct {
+	Name   string
+	Routes func(d *Deps, rt *httpx.Router) error
+}
+
+// Mount adds the routes of apis to rt.
+func Mount(d *Deps, rt *httpx.Router, apis ...API) error {
+	for _, a := range apis {
+		if err := a.Routes(d, rt); err != nil {
+			return fmt.Errorf("platform: %s: %w", a.Name, err)
+		}
+	}
+	return nil
+}
+
+// SQSHandler is a queue worker's Lambda handler: it reports the messages
+// to retry (ReportBatchItemFailures) instead of failing the batch.
+type SQSHandler func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
+
+// StreamHandler is a DynamoDB stream consumer's Lambda handler.
+type StreamHandler func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
+
+// Worker is a function fed by an event source: its name, the settings it
+// cannot start without, and how it builds its handler (H is SQSHandler or
+// StreamHandler).
+type Worker[H SQSHandler | StreamHandler] struct {
+	Name  string
+	Needs []string
+	Build func(d *Deps) (H, error)
+}
+
+// RunAPI is the whole main of an API function: JSON logs with the request
+// and tenant ids, the JWT secret and the dependencies read once, the routes
+// of apis, then the Lambda loop. A missing setting stops the cold start with
+// a clear log line.
+func RunAPI(apis ...API) {
+	name := apis[0].Name
+	d := mustDeps(name, true)
+	rt := d.Router()
+	if err := Mount(d, rt, apis...); err != nil {
+		fail(name, err)
+	}
+	lambda.Start(httpx.Lambda(rt))
+}
+
+// RunWorker is the whole main of a queue worker or stream consumer.
+func RunWorker[H SQSHandler | StreamHandler](w Worker[H]) {
+	if err := config.Require(w.Needs...); err != nil {
+		setupLogs()
+		fail(w.Name, err)
+	}
+	d := mustDeps(w.Name, false)
+	h, err := w.Build(d)
+	if err != nil {
+		fail(w.Name, err)
+	}
+	lambda.Start(h)
+}
+
+// setupLogs makes slog write Lambda's JSON lines, with the request and
+// tenant ids of the context on each.
+func setupLogs() {
+	slog.SetDefault(slog.New(logx.NewHandler(lambdacontext.NewLogHandler())))
+}
+
+func mustDeps(function string, api bool) *Deps {
+	setupLogs()
+	ctx := context.Background()
+	cfg, err := config.FromEnv()
+	if err != nil {
+		fail(function, err)
+	}
+	awsCfg, err := awsx.Load(ctx)
+	if err != nil {
+		fail(function, err)
+	}
+	if api {
+		if err := cfg.LoadJWTSecret(ctx, ssmReader(awsCfg)); err != nil {
+			fail(function, err)
+		}
+	}
+	d, err := NewDeps(awsCfg, cfg, clock.System{})
+	if err != nil {
+		fail(function, err)
+	}
+	return d
+}
+
+func fail(function string, err error) {
+	slog.Error("cannot start", "function", function, "error", err.Error())
+	os.Exit(1)
+}
+
+// ssmReader reads a SecureString parameter, decrypted.
+func ssmReader(awsCfg aws.Config) config.SecretReader {
+	c := ssm.NewFromConfig(awsCfg)
+	return func(ctx context.Context, name string) (string, error) {
+		out, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: &name, WithDecryption: aws.Bool(true)})
+		if err != nil {
+			return "", err
+		}
+		return aws.ToString(out.Parameter.Value), nil
+	}
+}
