@@ -4,7 +4,6 @@ package contacts
 
 import (
 	"encoding/json"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -26,7 +25,8 @@ const (
 	maxTxItems       = 100
 )
 
-var propertyKey = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
+// validPropertyKey is [A-Za-z0-9_]{1,64}.
+func validPropertyKey(k string) bool { return validate.Identifier(k, 64, "") }
 
 // Contact is a contact as the API shows it.
 type Contact struct {
@@ -192,7 +192,7 @@ func ValidateProperties(props map[string]any) error {
 		return errs.Invalid("properties", "The 'properties' field may have at most %d keys.", MaxProperties)
 	}
 	for k, v := range props {
-		if !propertyKey.MatchString(k) {
+		if !validPropertyKey(k) {
 			return errs.Invalid("properties", "Property name '%s' must match [A-Za-z0-9_]{1,64}.", k)
 		}
 		if !scalar(v) {

@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/sendwell/sendwell/shared/authn"
 	"github.com/sendwell/sendwell/shared/awsx"
@@ -158,7 +157,7 @@ func mustDeps(function string, api bool) *Deps {
 		fail(function, err)
 	}
 	if api {
-		if err := cfg.LoadJWTSecret(ctx, ssmReader(awsCfg)); err != nil {
+		if err := cfg.LoadJWTSecret(ctx, func(ctx context.Context, name string) (string, error) { return awsx.ReadParameter(ctx, awsCfg, name) }); err != nil {
 			fail(function, err)
 		}
 	}
@@ -172,16 +171,4 @@ func mustDeps(function string, api bool) *Deps {
 func fail(function string, err error) {
 	slog.Error("cannot start", "function", function, "error", err.Error())
 	os.Exit(1)
-}
-
-// ssmReader reads a SecureString parameter, decrypted.
-func ssmReader(awsCfg aws.Config) config.SecretReader {
-	c := ssm.NewFromConfig(awsCfg)
-	return func(ctx context.Context, name string) (string, error) {
-		out, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: &name, WithDecryption: aws.Bool(true)})
-		if err != nil {
-			return "", err
-		}
-		return aws.ToString(out.Parameter.Value), nil
-	}
 }

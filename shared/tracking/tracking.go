@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -32,7 +31,8 @@ const (
 	MaxBatch         = 100
 )
 
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`)
+// validName is the rule of event names: [A-Za-z0-9_.:-]{1,100}.
+func validName(n string) bool { return validate.Identifier(n, 100, ".:-") }
 
 // ItemType marks event items (the stream consumer tells items apart by it).
 const ItemType = "event"
@@ -85,7 +85,7 @@ func (in *Input) Validate() error {
 	if in.Name == "" {
 		return errs.Required("name")
 	}
-	if !namePattern.MatchString(in.Name) {
+	if !validName(in.Name) {
 		return errs.Invalid("name", "The 'name' field must match ^[A-Za-z0-9_.:-]{1,100}$.")
 	}
 	switch {
@@ -296,7 +296,7 @@ func (h *Handlers) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	org, contactID := tenant.OrgID(r.Context()), r.PathValue("id")
 	name := r.URL.Query().Get("name")
-	if name != "" && !namePattern.MatchString(name) {
+	if name != "" && !validName(name) {
 		return errs.Invalid("name", "The 'name' parameter must match ^[A-Za-z0-9_.:-]{1,100}$.")
 	}
 	scope := "events|" + contactID + "|" + name

@@ -38,3 +38,20 @@ func MaxLen(field, s string, max int) error {
 	}
 	return nil
 }
+
+// Identifier reports whether s is 1 to max ASCII letters, digits, '_' and
+// the bytes of extra: the rule of property keys and event names. (A loop,
+// not a regexp, so no package init compiles anything.)
+func Identifier(s string, max int, extra string) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || strings.IndexByte(extra, c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
