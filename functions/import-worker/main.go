@@ -2,8 +2,8 @@
 package main
 
 import (
-	"github.com/sendwell/sendwell/shared/imports"
+	"github.com/sendwell/sendwell/shared/imports/importworker"
 	"github.com/sendwell/sendwell/shared/platform"
 )
 
-func main() { platform.RunWorker(imports.Worker) }
+func main() { platform.RunWorker(importworker.Function) }

@@ -29,7 +29,7 @@ import (
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/config"
 	"github.com/sendwell/sendwell/shared/errs"
-	"github.com/sendwell/sendwell/shared/imports"
+	"github.com/sendwell/sendwell/shared/imports/importworker"
 	"github.com/sendwell/sendwell/shared/localaws"
 	"github.com/sendwell/sendwell/shared/logx"
 	"github.com/sendwell/sendwell/shared/platform"
@@ -121,7 +121,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	// The same handlers as the Lambdas, fed as their event sources would.
 	worker("import-worker", func() error {
-		h, err := imports.Worker.Build(deps)
+		h, err := importworker.Function.Build(deps)
 		if err != nil {
 			return err
 		}

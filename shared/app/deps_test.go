@@ -18,7 +18,7 @@ const module = "github.com/sendwell/sendwell/"
 // link (except the packages in neverLinked).
 var groups = map[string][]string{
 	"auth":     {"shared/auth"},
-	"contacts": {"shared/contacts", "shared/tracking", "shared/imports"},
+	"contacts": {"shared/contacts", "shared/tracking", "shared/imports", "shared/imports/importworker"},
 	"changes":  {"shared/changes"},
 }
 

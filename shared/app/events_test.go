@@ -17,7 +17,7 @@ import (
 	"github.com/sendwell/sendwell/shared/changes"
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/httpx"
-	"github.com/sendwell/sendwell/shared/imports"
+	"github.com/sendwell/sendwell/shared/imports/importworker"
 	"github.com/sendwell/sendwell/shared/public"
 	"github.com/sendwell/sendwell/shared/testenv"
 )
@@ -140,7 +140,7 @@ func sampleImportNotice(t *testing.T, a *api, s session, raw []byte) {
 	body := strings.NewReplacer(samplePlaceholder("org"), s.OrgID, samplePlaceholder("imp"), imp["id"].(string)).Replace(string(raw))
 	var ev events.SQSEvent
 	require.NoError(t, json.Unmarshal([]byte(body), &ev))
-	res, err := imports.NewWorkerFrom(a.deps).Handle(t.Context(), ev)
+	res, err := importworker.New(a.deps).Handle(t.Context(), ev)
 	require.NoError(t, err)
 	assert.Empty(t, res.BatchItemFailures)
 	got := c.call("GET", "/api/contacts/imports/"+imp["id"].(string), nil).JSON(t)

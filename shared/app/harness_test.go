@@ -22,7 +22,7 @@ import (
 	"github.com/sendwell/sendwell/shared/app"
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/config"
-	"github.com/sendwell/sendwell/shared/imports"
+	"github.com/sendwell/sendwell/shared/imports/importworker"
 	"github.com/sendwell/sendwell/shared/localaws"
 	"github.com/sendwell/sendwell/shared/openapi"
 	"github.com/sendwell/sendwell/shared/platform"
@@ -193,7 +193,7 @@ func bearer(tok string) []string { return []string{"Authorization", "Bearer " + 
 // pollImports feeds the import queue to the import worker until ctx ends,
 // as Lambda's event source mapping (and `make run`) does.
 func (a *api) pollImports(ctx context.Context) {
-	h, err := imports.Worker.Build(a.deps)
+	h, err := importworker.Function.Build(a.deps)
 	if err != nil {
 		panic(err)
 	}
