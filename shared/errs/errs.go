@@ -3,6 +3,7 @@
 package errs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -47,6 +48,60 @@ type RateLimited struct {
 }
 
 func (e *RateLimited) Error() string { return e.Message }
+
+// Unavailable says a dependency (the database) is overloaded or failing even
+// after the SDK's own retries: nothing is wrong with the request, and the
+// caller may send it again after RetryAfter seconds. Message is for the API's
+// users (empty for the default); Err is the cause, for logs only.
+type Unavailable struct {
+	RetryAfter int
+	Message    string
+	Err        error
+}
+
+// NewUnavailable returns an Unavailable error that asks to retry after
+// retryAfter seconds and keeps cause for the logs.
+func NewUnavailable(retryAfter int, cause error) *Unavailable {
+	return &Unavailable{RetryAfter: retryAfter, Err: cause}
+}
+
+func (e *Unavailable) Error() string {
+	msg := fmt.Sprintf("unavailable, retry after %ds", e.RetryAfter)
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns the cause.
+func (e *Unavailable) Unwrap() error { return e.Err }
+
+// Retryable reports whether err is worth trying again later: an Unavailable,
+// a context deadline, or any failure that is not a domain error. Domain
+// errors (Validation, Unprocessable, RateLimited, ErrNotFound, ErrConflict,
+// ErrUnauthorised, ErrForbidden) give the same answer however often they are
+// retried. A nil error is not retryable.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var un *Unavailable
+	if errors.As(err, &un) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var (
+		v  *Validation
+		u  *Unprocessable
+		rl *RateLimited
+	)
+	switch {
+	case errors.As(err, &v), errors.As(err, &u), errors.As(err, &rl),
+		errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict),
+		errors.Is(err, ErrUnauthorised), errors.Is(err, ErrForbidden):
+		return false
+	}
+	return true
+}
 
 // NewConflict wraps ErrConflict with a message for the API's users.
 func NewConflict(message string) error { return &withMessage{ErrConflict, message} }

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -21,6 +22,7 @@ const (
 	CodeUnprocessable    = "UNPROCESSABLE_ENTITY"
 	CodeRateLimited      = "RATE_LIMITED"
 	CodeInternal         = "INTERNAL_ERROR"
+	CodeUnavailable      = "SERVICE_UNAVAILABLE"
 )
 
 // ErrorBody is the envelope every error is sent in.
@@ -38,15 +40,25 @@ type ErrorDetail struct {
 var errTooLarge = errors.New("httpx: request body too large")
 
 // WriteError maps err to its status, code and message and writes the
-// envelope. Anything it does not know is a 500 whose cause is logged, never sent.
+// envelope. Anything it does not know is a 500 whose cause is logged, never
+// sent; a 503 logs its cause too. 429 and 503 say when to retry (Retry-After).
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg := Classify(err)
-	if status == http.StatusInternalServerError {
+	switch status {
+	case http.StatusInternalServerError:
 		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
+	case http.StatusServiceUnavailable:
+		slog.WarnContext(r.Context(), "request failed, service busy", "method", r.Method, "path", r.URL.Path, "error", err.Error())
 	}
-	var rl *errs.RateLimited
-	if errors.As(err, &rl) {
+	var (
+		rl *errs.RateLimited
+		un *errs.Unavailable
+	)
+	switch {
+	case errors.As(err, &rl):
 		w.Header().Set("Retry-After", strconv.Itoa(rl.RetryAfter))
+	case errors.As(err, &un):
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(un)))
 	}
 	WriteJSON(w, status, ErrorBody{ErrorDetail{Code: code, Message: msg}})
 }
@@ -57,6 +69,7 @@ func Classify(err error) (status int, code, message string) {
 		v  *errs.Validation
 		u  *errs.Unprocessable
 		rl *errs.RateLimited
+		un *errs.Unavailable
 	)
 	public := func(fallback string) string {
 		if m, ok := errs.PublicMessage(err); ok {
@@ -71,6 +84,16 @@ func Classify(err error) (status int, code, message string) {
 		return http.StatusUnprocessableEntity, CodeUnprocessable, u.Message
 	case errors.As(err, &rl):
 		return http.StatusTooManyRequests, CodeRateLimited, rl.Message
+	case errors.As(err, &un):
+		if un.Message != "" {
+			return http.StatusServiceUnavailable, CodeUnavailable, un.Message
+		}
+		n := retryAfter(un)
+		unit := "seconds"
+		if n == 1 {
+			unit = "second"
+		}
+		return http.StatusServiceUnavailable, CodeUnavailable, fmt.Sprintf("The service is busy; retry after %d %s.", n, unit)
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "The request body is larger than 1 MB."
 	case errors.Is(err, errs.ErrUnauthorised):
@@ -84,3 +107,6 @@ func Classify(err error) (status int, code, message string) {
 	}
 	return http.StatusInternalServerError, CodeInternal, "An unexpected error occurred."
 }
+
+// retryAfter is the delay an Unavailable asks for, at least one second.
+func retryAfter(un *errs.Unavailable) int { return max(un.RetryAfter, 1) }

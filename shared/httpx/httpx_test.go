@@ -1,9 +1,14 @@
 package httpx
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +159,7 @@ func TestDomainErrorsMapToStatuses(t *testing.T) {
 		{errs.NewConflict("dup"), 409, CodeConflict},
 		{&errs.Unprocessable{Message: "full"}, 422, CodeUnprocessable},
 		{&errs.RateLimited{RetryAfter: 7, Message: "slow"}, 429, CodeRateLimited},
+		{errs.NewUnavailable(2, errSecret), 503, CodeUnavailable},
 	}
 	for _, c := range cases {
 		rec := httptest.NewRecorder()
@@ -166,6 +172,102 @@ func TestDomainErrorsMapToStatuses(t *testing.T) {
 	rec := httptest.NewRecorder()
 	WriteError(rec, httptest.NewRequest("GET", "/", nil), &errs.RateLimited{RetryAfter: 7, Message: "slow"})
 	assert.Equal(t, "7", rec.Header().Get("Retry-After"))
+}
+
+// An overloaded database is a 503 that says when to retry, in the header
+// and the message, and never shows its cause.
+func TestUnavailableIs503WithRetryAfter(t *testing.T) {
+	cases := []struct {
+		name   string
+		err    error
+		header string
+		msg    string
+	}{
+		{"one second", errs.NewUnavailable(1, errSecret), "1", "The service is busy; retry after 1 second."},
+		{"seconds", fmt.Errorf("store: get ORG#/CEMAIL#: %w", errs.NewUnavailable(5, errSecret)), "5", "The service is busy; retry after 5 seconds."},
+		{"no delay given", &errs.Unavailable{}, "1", "The service is busy; retry after 1 second."},
+		{"own message", &errs.Unavailable{RetryAfter: 3, Message: "Imports are paused; retry after 3 seconds."}, "3", "Imports are paused; retry after 3 seconds."},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			WriteError(rec, httptest.NewRequest("GET", "/", nil), c.err)
+			assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+			assert.Equal(t, c.header, rec.Header().Get("Retry-After"))
+			var eb ErrorBody
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &eb))
+			assert.Equal(t, ErrorDetail{Code: "SERVICE_UNAVAILABLE", Message: c.msg}, eb.Error)
+			assert.NotContains(t, rec.Body.String(), "secret")
+		})
+	}
+}
+
+// A client that writes a whole oversized body before reading (Python's
+// urllib and requests do) reads the 413 envelope, not a connection reset,
+// over a real connection that then stays open, as behind API Gateway.
+func TestOversizedBodyIsReadBeforeThe413(t *testing.T) {
+	srv := httptest.NewServer(testRouter())
+	defer srv.Close()
+	body := `{"email":"` + strings.Repeat("a", 2<<20) + `"}`
+	chunked := func(s string) string {
+		var b strings.Builder
+		for c := range slices.Chunk([]byte(s), 64<<10) {
+			fmt.Fprintf(&b, "%x\r\n%s\r\n", len(c), c)
+		}
+		return b.String() + "0\r\n\r\n"
+	}
+	cases := []struct {
+		name    string
+		headers string
+		payload string
+	}{
+		{"content length", fmt.Sprintf("Content-Length: %d\r\n", len(body)), body},
+		{"chunked", "Transfer-Encoding: chunked\r\n", chunked(body)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			require.NoError(t, err)
+			defer conn.Close()
+			require.NoError(t, conn.SetDeadline(time.Now().Add(30*time.Second)))
+			r := bufio.NewReader(conn)
+
+			_, err = io.WriteString(conn, "POST /api/things HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"+c.headers+"\r\n"+c.payload)
+			require.NoError(t, err, "the server read the whole body")
+			res, err := http.ReadResponse(r, nil)
+			require.NoError(t, err)
+			raw, err := io.ReadAll(res.Body)
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
+			assert.JSONEq(t, `{"error":{"code":"PAYLOAD_TOO_LARGE","message":"The request body is larger than 1 MB."}}`, string(raw))
+			assert.False(t, res.Close, "the connection stays open")
+
+			// The same connection serves the next request.
+			_, err = io.WriteString(conn, "DELETE /api/things/1 HTTP/1.1\r\nHost: test\r\n\r\n")
+			require.NoError(t, err)
+			res, err = http.ReadResponse(r, nil)
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusOK, res.StatusCode)
+		})
+	}
+}
+
+// A body declared longer than MaxDrainBytes is not read: the 413 goes out at
+// once and closes the connection.
+func TestHugeBodyIs413AndCloses(t *testing.T) {
+	srv := httptest.NewServer(testRouter())
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(30*time.Second)))
+	_, err = fmt.Fprintf(conn, "POST /api/things HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\n\r\n{", MaxDrainBytes+1)
+	require.NoError(t, err)
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	assert.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
+	assert.True(t, res.Close, "Connection: close")
 }
 
 func TestCursorsAreTamperProofAndTenantBound(t *testing.T) {

@@ -4,7 +4,9 @@ package httpx
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -119,7 +121,8 @@ func Handler(h HandlerFunc) http.Handler {
 }
 
 // ServeHTTP serves a request: it gives it a request id (X-Request-Id), caps
-// its body at 1 MB, logs it, and turns a panic into a 500.
+// its body at 1 MB (a larger body is read to its end, up to MaxDrainBytes,
+// before the 413 goes out), logs it, and turns a panic into a 500.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := rt.clock.Now()
 	id := requestID(r.Context(), rt.clock.Now())
@@ -135,11 +138,52 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"durationMs", rt.clock.Now().Sub(start).Milliseconds())
 	}()
 	if r.ContentLength > MaxBodyBytes {
+		drainBody(sw, r.Body, r.ContentLength)
 		WriteError(sw, r, errTooLarge)
 		return
 	}
-	r.Body = http.MaxBytesReader(sw, r.Body, MaxBodyBytes)
+	r.Body = &cappedBody{ReadCloser: http.MaxBytesReader(sw, r.Body, MaxBodyBytes), raw: r.Body, w: sw}
 	rt.mux.ServeHTTP(sw, r)
+}
+
+// MaxDrainBytes is how much of an oversized body is read and thrown away
+// before the 413 is answered (API Gateway's own limit, 10 MB).
+const MaxDrainBytes = 10 << 20
+
+// drainBody reads and discards what is left of an oversized body, so the
+// client, which is still sending it, reads the 413 instead of a connection
+// reset: API Gateway buffers the whole body before answering, and clients
+// such as Python's urllib and requests write the whole body before reading.
+// A body longer than MaxDrainBytes is not read: the answer closes the
+// connection instead. size is the declared length, or -1 when unknown.
+func drainBody(w http.ResponseWriter, body io.Reader, size int64) {
+	if size > MaxDrainBytes {
+		w.Header().Set("Connection", "close")
+		return
+	}
+	if n, _ := io.CopyN(io.Discard, body, MaxDrainBytes+1); n > MaxDrainBytes {
+		w.Header().Set("Connection", "close")
+	}
+}
+
+// cappedBody is a request body capped at MaxBodyBytes. When a handler reads
+// past the cap it drains the rest of the raw body (see drainBody) before
+// returning the *http.MaxBytesError, which the handler answers with a 413.
+type cappedBody struct {
+	io.ReadCloser // the http.MaxBytesReader over raw
+	raw           io.Reader
+	w             http.ResponseWriter
+	drained       bool
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var mbe *http.MaxBytesError
+	if err != nil && !b.drained && errors.As(err, &mbe) {
+		b.drained = true
+		drainBody(b.w, b.raw, -1)
+	}
+	return n, err
 }
 
 // requestID reuses API Gateway's request id, so our logs and its access logs

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -23,24 +25,33 @@ const (
 // Key prefixes. Every tenant partition starts with "ORG#<orgId>"; the only
 // partitions that do not are the two credential lookups (LOGIN#, KEYHASH#),
 // whose whole purpose is to find the tenant from a credential, and the
-// login-failure counters keyed by the same email.
+// login-failure counters keyed by the same email. Prefixes live here only:
+// other packages build keys and read them back through the functions below.
 const (
-	prefixOrg       = "ORG#"
-	prefixLogin     = "LOGIN#"
-	prefixKeyHash   = "KEYHASH#"
-	prefixLoginFail = "LOGINFAIL#"
+	prefixOrg           = "ORG#"
+	prefixLogin         = "LOGIN#"
+	prefixKeyHash       = "KEYHASH#"
+	prefixLoginFail     = "LOGINFAIL#"
+	prefixLoginFailFrom = "LOGINFAILSRC#"
 
 	skProfile     = "PROFILE"
 	skLookup      = "LOOKUP"
+	skIdem        = "IDEM"
 	prefixUsr     = "USER#"
 	prefixKey     = "APIKEY#"
-	prefixRL      = "RATE#"
-	prefixIdm     = "IDEM#"
 	prefixMin     = "MIN#"
 	prefixContact = "CONTACT#"
 	prefixCEmail  = "CEMAIL#"
 	prefixEvent   = "EVT#"
 	prefixImport  = "IMPORT#"
+
+	// Suffixes of a tenant's side partitions, after "ORG#<orgId>".
+	partRate = "#RATE"
+	partIdem = "#IDEM#"
+	partTag  = "#TAG#"
+	partSub  = "#SUB#"
+	partMail = "#EMAIL"
+	partEvt  = "#EVT#"
 )
 
 // Key is the primary key of one item.
@@ -71,20 +82,44 @@ func LoginKey(email string) Key { return Key{prefixLogin + email, skLookup} }
 // KeyHashKey is the global lookup from an API key's SHA-256 hash to its organisation.
 func KeyHashKey(hash string) Key { return Key{prefixKeyHash + hash, skLookup} }
 
-// LoginFailPK is the partition of one email's failed-login counters.
+// LoginFailPK is the partition of one email's failed-login counters, from
+// every source address.
 func LoginFailPK(email string) string { return prefixLoginFail + email }
+
+// LoginFailSourcePK is the partition of one email's failed-login counters
+// from one source IP address. The address comes first: it never holds '#',
+// so no email can make two (email, address) pairs share a partition.
+func LoginFailSourcePK(email, ip string) string { return prefixLoginFailFrom + ip + "#" + email }
 
 // MinuteSK is the sort key of a per-minute counter.
 func MinuteSK(t time.Time) string { return prefixMin + minute(t) }
 
-// RateLimitKey is a tenant's request counter for the minute containing t.
-func RateLimitKey(orgID string, t time.Time) Key { return Key{OrgPK(orgID), prefixRL + minute(t)} }
+// MinuteFromSK is the start of the minute a MinuteSK names; false when sk is
+// not a MinuteSK.
+func MinuteFromSK(sk string) (time.Time, bool) {
+	rest, ok := strings.CutPrefix(sk, prefixMin)
+	if !ok {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(n*60, 0).UTC(), true
+}
 
-// IdempotencyKey is a tenant's record of one Idempotency-Key. The client's key
-// is hashed so any 255 characters fit the sort key.
+// RateLimitPK is the partition of a tenant's per-minute request counters,
+// apart from its main partition, which bulk imports keep busy.
+func RateLimitPK(orgID string) string { return OrgPK(orgID) + partRate }
+
+// RateLimitKey is a tenant's request counter for the minute containing t.
+func RateLimitKey(orgID string, t time.Time) Key { return Key{RateLimitPK(orgID), MinuteSK(t)} }
+
+// IdempotencyKey is a tenant's record of one Idempotency-Key, in a partition
+// of its own. The client's key is hashed so any 255 characters fit.
 func IdempotencyKey(orgID, clientKey string) Key {
 	sum := sha256.Sum256([]byte(clientKey))
-	return Key{OrgPK(orgID), prefixIdm + hex.EncodeToString(sum[:])}
+	return Key{OrgPK(orgID) + partIdem + hex.EncodeToString(sum[:]), skIdem}
 }
 
 // minute formats the UTC minute of t so that keys sort by time.
@@ -98,6 +133,9 @@ func ContactPrefix() string { return prefixContact }
 // by creation time.
 func ContactSK(contactID string) string { return prefixContact + contactID }
 
+// ContactIDFromSK is the contact id of a ContactSK; "" when sk is not one.
+func ContactIDFromSK(sk string) string { return after(sk, prefixContact) }
+
 // ContactKey is one contact in its tenant's partition.
 func ContactKey(orgID, contactID string) Key { return Key{OrgPK(orgID), ContactSK(contactID)} }
 
@@ -105,8 +143,15 @@ func ContactKey(orgID, contactID string) Key { return Key{OrgPK(orgID), ContactS
 // within a tenant and finds its contact in one read.
 func ContactEmailKey(orgID, email string) Key { return Key{OrgPK(orgID), prefixCEmail + email} }
 
+// ContactEmailPrefix is the sort-key prefix of a tenant's email lookups.
+func ContactEmailPrefix() string { return prefixCEmail }
+
+// EmailFromContactEmailSK is the email of a ContactEmailKey's sort key; ""
+// when sk is not one.
+func EmailFromContactEmailSK(sk string) string { return after(sk, prefixCEmail) }
+
 // ContactTagPK is the partition listing one tag's contacts (keys only).
-func ContactTagPK(orgID, tag string) string { return OrgPK(orgID) + "#TAG#" + tag }
+func ContactTagPK(orgID, tag string) string { return OrgPK(orgID) + partTag + tag }
 
 // ContactTagKey is one contact's membership of a tag.
 func ContactTagKey(orgID, tag, contactID string) Key {
@@ -116,20 +161,23 @@ func ContactTagKey(orgID, tag, contactID string) Key {
 // SubscribedPK is the GSI1 partition of a tenant's subscribed (or
 // unsubscribed) contacts; the contact item carries it.
 func SubscribedPK(orgID string, subscribed bool) string {
-	return fmt.Sprintf("%s#SUB#%t", OrgPK(orgID), subscribed)
+	return OrgPK(orgID) + partSub + strconv.FormatBool(subscribed)
 }
 
 // EmailIndexPK is the GSI2 partition of a tenant's contacts ordered by email.
-func EmailIndexPK(orgID string) string { return OrgPK(orgID) + "#EMAIL" }
+func EmailIndexPK(orgID string) string { return OrgPK(orgID) + partMail }
 
 // EventsPK is the partition of one contact's events.
-func EventsPK(orgID, contactID string) string { return OrgPK(orgID) + "#EVT#" + contactID }
+func EventsPK(orgID, contactID string) string { return OrgPK(orgID) + partEvt + contactID }
 
 // EventSK is an event's sort key: event ids are ULIDs of the event's time.
 func EventSK(eventID string) string { return prefixEvent + eventID }
 
 // EventPrefix is the sort-key prefix of events.
 func EventPrefix() string { return prefixEvent }
+
+// EventIDFromSK is the event id of an EventSK; "" when sk is not one.
+func EventIDFromSK(sk string) string { return after(sk, prefixEvent) }
 
 // EventNamePK is the GSI1 partition of one contact's events of one name.
 func EventNamePK(orgID, contactID, name string) string {
@@ -138,3 +186,38 @@ func EventNamePK(orgID, contactID, name string) string {
 
 // ImportKey is a bulk import's record.
 func ImportKey(orgID, importID string) Key { return Key{OrgPK(orgID), prefixImport + importID} }
+
+// ImportIDFromSK is the import id of an ImportKey's sort key; "" when sk is not one.
+func ImportIDFromSK(sk string) string { return after(sk, prefixImport) }
+
+// UserIDFromSK is the user id of a UserKey's sort key; "" when sk is not one.
+func UserIDFromSK(sk string) string { return after(sk, prefixUsr) }
+
+// APIKeyIDFromSK is the key id of an APIKeyKey's sort key; "" when sk is not one.
+func APIKeyIDFromSK(sk string) string { return after(sk, prefixKey) }
+
+// after is what follows prefix in s, or "" when s does not start with it.
+func after(s, prefix string) string {
+	rest, ok := strings.CutPrefix(s, prefix)
+	if !ok {
+		return ""
+	}
+	return rest
+}
+
+// Kind names the sort of item k is without any of its values, for errors
+// and logs: each part up to and including its first '#' ("ORG#/CEMAIL#"),
+// or the whole part when it is one of the fixed sort keys ("LOGIN#/LOOKUP").
+// Keys hold emails and ids, which must not reach logs.
+func (k Key) Kind() string { return kindOf(k.PK) + "/" + kindOf(k.SK) }
+
+func kindOf(part string) string {
+	if i := strings.IndexByte(part, '#'); i >= 0 {
+		return part[:i+1]
+	}
+	switch part {
+	case skProfile, skLookup, skIdem:
+		return part
+	}
+	return "?"
+}
