@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sendwell/sendwell/shared/app"
+	"github.com/sendwell/sendwell/shared/awsx"
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/config"
 	"github.com/sendwell/sendwell/shared/imports/importworker"
@@ -46,9 +47,21 @@ type api struct {
 	oas   routers.Router
 }
 
-type option func(*config.Config)
+// settings are what options change: the functions' configuration and the
+// AWS clients' middleware.
+type settings struct {
+	config.Config
+	faults *awsx.Faults
+}
 
-func withRateLimit(n int) option { return func(c *config.Config) { c.RateLimitPerMinute = n } }
+type option func(*settings)
+
+func withRateLimit(n int) option { return func(s *settings) { s.RateLimitPerMinute = n } }
+
+// withFaults builds the API's clients with the fault-injecting middleware f
+// (and quick SDK retries), so a test can make DynamoDB answer as it would
+// under contention or throttling, which moto never does.
+func withFaults(f *awsx.Faults) option { return func(s *settings) { s.faults = f } }
 
 func newAPI(t testing.TB, opts ...option) *api {
 	t.Helper()
@@ -63,10 +76,16 @@ func newAPIOn(t testing.TB, env *testenv.Env, clk *clock.Fake, opts ...option) *
 	res := env.Resources(t)
 	cfg := config.Config{TableName: env.Store.Table, JWTSecret: []byte(testSecret), RateLimitPerMinute: 1000,
 		ImportsBucket: res.ImportsBucket, ImportQueueURL: res.ImportQueueURL, DomainEventsQueueURL: res.DomainEventsQueueURL, S3PathStyle: true}
+	set := settings{Config: cfg}
 	for _, o := range opts {
-		o(&cfg)
+		o(&set)
 	}
-	deps, err := platform.NewDeps(env.Config, cfg, clk)
+	awsCfg := env.Config.Copy()
+	if set.faults != nil {
+		set.faults.Instrument(&awsCfg)
+		awsx.QuickRetries(&awsCfg, 3)
+	}
+	deps, err := platform.NewDeps(awsCfg, set.Config, clk)
 	require.NoError(t, err)
 	h, err := app.All(deps)
 	require.NoError(t, err)
