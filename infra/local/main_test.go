@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,4 +90,38 @@ func TestMakeRunReusesAnEmulatorGivenByAWSEndpointURL(t *testing.T) {
 		stop()
 	}
 	assert.Len(t, keys, 11)
+}
+
+// `make run` reads its settings with the Lambdas' reader: EVENT_RETENTION_DAYS
+// and RATE_LIMIT_PER_MINUTE act here as they do in AWS, and a bad value
+// stops it with the same message.
+func TestMakeRunHonoursTheLambdasSettings(t *testing.T) {
+	moto, err := localaws.StartMoto(0)
+	require.NoError(t, err)
+	t.Cleanup(moto.Stop)
+	t.Setenv("AWS_ENDPOINT_URL", moto.Endpoint)
+	t.Setenv("TABLE_NAME", "settings-"+strings.ToLower(t.Name()))
+
+	t.Setenv("EVENT_RETENTION_DAYS", "nope")
+	err = run(context.Background(), io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "EVENT_RETENTION_DAYS")
+
+	t.Setenv("EVENT_RETENTION_DAYS", "1")
+	t.Setenv("RATE_LIMIT_PER_MINUTE", "7")
+	base, key, stop := start(t)
+	defer stop()
+	post := func(body string) *http.Response {
+		req, _ := http.NewRequest("POST", base+"/api/events", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res
+	}
+	twoDaysAgo := time.Now().Add(-48 * time.Hour).UTC().Format(time.RFC3339)
+	res := post(`{"name":"old","email":"old@example.com","timestamp":"` + twoDaysAgo + `"}`)
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode, "older than a 1-day retention")
+	assert.Equal(t, "7", res.Header.Get("X-RateLimit-Limit"))
+	assert.Equal(t, http.StatusAccepted, post(`{"name":"new","email":"old@example.com"}`).StatusCode)
 }
