@@ -4,11 +4,23 @@ GO ?= go
 
 .PHONY: run test check-tools fmt-check vet lint unit bench bench-import
 
+# The moto the local stack's launcher (shared/localaws/moto_server.py) is
+# written against: read from the launcher, so the pin lives in one place.
+MOTO_VERSION := $(shell sed -nE 's/^MOTO_VERSION = "([^"]+)".*/\1/p' shared/localaws/moto_server.py)
+
 # Tools the project needs on the machine. Go and moto_server (with cfn-lint) are
-# not Go modules, so we check for them and say how to install them.
+# not Go modules, so we check for them and say how to install them. Another moto
+# than MOTO_VERSION still runs, but as it is (the launcher warns at start).
 check-tools:
 	@command -v $(GO) >/dev/null || { echo "Go 1.26+ is required: https://go.dev/dl/"; exit 1; }
-	@command -v moto_server >/dev/null || { echo "moto_server is required: pip install 'moto[server]>=5'"; exit 1; }
+	@command -v moto_server >/dev/null || { echo "moto_server is required: pip install 'moto[server]==$(MOTO_VERSION)'"; exit 1; }
+	@v=$$(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null); \
+	if [ "$$v" != "$(MOTO_VERSION)" ]; then \
+		echo "warning: python3 has moto $${v:-(none)}, but the launcher is written for moto $(MOTO_VERSION):" \
+			"the local stack will run stock moto (slow transactions on large tables," \
+			"FIFO deduplication only against messages still in the queue)." \
+			"Install it with: pip install 'moto[server]==$(MOTO_VERSION)'" >&2; \
+	fi
 
 run: check-tools
 	$(GO) run ./infra/local
