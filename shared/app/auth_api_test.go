@@ -101,17 +101,61 @@ func TestLoginThrottle(t *testing.T) {
 		require.Equal(t, http.StatusUnauthorized, a.do("POST", "/api/auth/login", wrong).Status, "failure %d", i+1)
 		a.clock.Advance(30 * time.Second)
 	}
+	// 10:05:30: the window [10:00, 10:15) ends in 570 s.
 	r := a.do("POST", "/api/auth/login", map[string]string{"email": "BOB@example.com", "password": "correct horse battery"})
 	assert.Equal(t, http.StatusTooManyRequests, r.Status, "even the right password waits")
 	assert.Equal(t, "RATE_LIMITED", r.ErrCode(t))
-	assert.NotEmpty(t, r.Header.Get("Retry-After"))
+	assert.Equal(t, "570", r.Header.Get("Retry-After"))
 
 	other := a.do("POST", "/api/auth/login", map[string]string{"email": "other@example.com", "password": "whatever pass"})
 	assert.Equal(t, http.StatusUnauthorized, other.Status, "another email is not throttled")
 
-	a.clock.Advance(auth.LoginWindow)
+	a.clock.Advance(570 * time.Second)
 	r = a.do("POST", "/api/auth/login", map[string]string{"email": "bob@example.com", "password": "correct horse battery"})
 	assert.Equal(t, http.StatusOK, r.Status, "the window has passed")
+}
+
+// X-Api-Key carries API keys only: a user's token sent there is refused
+// with a message saying where it belongs.
+func TestXApiKeyTakesOnlyAPIKeys(t *testing.T) {
+	a := newAPI(t)
+	s := a.signup("header@example.com")
+	_, key := a.newKey(s, "k")
+	require.Equal(t, http.StatusOK, a.do("GET", "/api/users/me", nil, bearer(s.Token)...).Status, "control: the token works as Bearer")
+	require.Equal(t, http.StatusOK, a.do("GET", "/api/users/me", nil, "X-Api-Key", key).Status, "control: a key works in X-Api-Key")
+
+	r := a.do("GET", "/api/users/me", nil, "X-Api-Key", s.Token)
+	assert.Equal(t, http.StatusUnauthorized, r.Status)
+	assert.Equal(t, "UNAUTHORISED", r.ErrCode(t))
+	assert.Equal(t, "The X-Api-Key header takes an API key (sw_live_…); send a user's token as 'Authorization: Bearer <token>'.", r.ErrMessage(t))
+}
+
+// Refresh issues no token for a user or an organisation that no longer
+// exists, even while this instance still has the organisation cached.
+func TestRefreshNeedsTheUserAndTheOrganisation(t *testing.T) {
+	a := newAPI(t)
+	userID := func(s session) string {
+		claims, err := a.deps.Tokens.Verify(s.Token)
+		require.NoError(t, err)
+		return claims.Subject
+	}
+
+	t.Run("user deleted", func(t *testing.T) {
+		s := a.signup("gone-user@example.com")
+		require.Equal(t, http.StatusOK, a.do("POST", "/api/auth/refresh", nil, bearer(s.Token)...).Status, "control")
+		require.NoError(t, a.env.Store.Delete(t.Context(), store.UserKey(s.OrgID, userID(s))))
+		r := a.do("POST", "/api/auth/refresh", nil, bearer(s.Token)...)
+		assert.Equal(t, http.StatusUnauthorized, r.Status)
+		assert.Equal(t, "The user of this token no longer exists.", r.ErrMessage(t))
+	})
+	t.Run("organisation deleted", func(t *testing.T) {
+		s := a.signup("gone-org@example.com")
+		require.Equal(t, http.StatusOK, a.do("GET", "/api/users/me", nil, bearer(s.Token)...).Status, "caches the organisation's plan")
+		require.NoError(t, a.env.Store.Delete(t.Context(), store.OrgKey(s.OrgID)))
+		r := a.do("POST", "/api/auth/refresh", nil, bearer(s.Token)...)
+		assert.Equal(t, http.StatusUnauthorized, r.Status)
+		assert.Equal(t, "The organisation of these credentials no longer exists.", r.ErrMessage(t))
+	})
 }
 
 func TestJWTsThatMustBeRefused(t *testing.T) {
@@ -319,19 +363,29 @@ func TestKeyListPagination(t *testing.T) {
 func TestConcurrentSignupsOfOneEmailMakeOneAccount(t *testing.T) {
 	a := newAPI(t)
 	emails := []string{"race@example.com", "RACE@example.com", "Race@Example.com", "race@EXAMPLE.com", "rAce@example.com"}
-	statuses := make(chan int, len(emails))
+	results := make(chan sent, len(emails))
+	errc := make(chan error, len(emails))
 	var wg sync.WaitGroup
 	for _, e := range emails {
 		wg.Go(func() {
-			r := a.do("POST", "/api/auth/signup", map[string]string{"email": e, "password": "correct horse battery", "name": "R", "organisation": "O"})
-			statuses <- r.Status
+			r, err := tryDo(a, "POST", "/api/auth/signup", map[string]string{"email": e, "password": "correct horse battery", "name": "R", "organisation": "O"})
+			if err != nil {
+				errc <- err
+				return
+			}
+			results <- r
 		})
 	}
 	wg.Wait()
-	close(statuses)
+	close(results)
+	close(errc)
+	for err := range errc {
+		require.NoError(t, err)
+	}
 	count := map[int]int{}
-	for s := range statuses {
-		count[s]++
+	for r := range results {
+		a.validate(r.req, r.res)
+		count[r.res.Status]++
 	}
 	assert.Equal(t, map[int]int{http.StatusCreated: 1, http.StatusConflict: len(emails) - 1}, count)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/sendwell/sendwell/shared/config"
 	"github.com/sendwell/sendwell/shared/openapi"
 	"github.com/sendwell/sendwell/shared/platform"
+	"github.com/sendwell/sendwell/shared/store"
 )
 
 func TestHealthAndOpenAPINeedNoAuth(t *testing.T) {
@@ -151,4 +153,38 @@ func TestOpenAPIDocumentCoversEveryRoute(t *testing.T) {
 	slices.Sort(documented)
 	slices.Sort(served)
 	assert.Equal(t, served, documented)
+}
+
+// Rate-limit counters and idempotency records live in partitions of their
+// own: the tenant's main partition, which imports flood with writes, holds
+// neither.
+func TestRateAndIdempotencyRecordsStayOutOfTheTenantPartition(t *testing.T) {
+	a := newAPI(t)
+	s := a.signup("partition@example.com")
+	for _, k := range []string{"idem-1", "idem-2"} {
+		h := append(bearer(s.Token), "Idempotency-Key", k)
+		require.Equal(t, http.StatusCreated, a.do("POST", "/api/api-keys", map[string]string{"name": k}, h...).Status)
+	}
+	require.Equal(t, http.StatusOK, a.do("POST", "/api/auth/refresh", nil, append(bearer(s.Token), "Idempotency-Key", "idem-3")...).Status)
+
+	ctx := t.Context()
+	for _, k := range []string{"idem-1", "idem-2", "idem-3"} {
+		var rec map[string]any
+		assert.NoError(t, a.env.Store.Get(ctx, store.IdempotencyKey(s.OrgID, k), &rec), "control: the record of %s exists", k)
+	}
+	rate, err := a.env.DB.Query(ctx, queryPK(a.env.Store.Table, store.RateLimitPK(s.OrgID)))
+	require.NoError(t, err)
+	assert.NotEmpty(t, rate.Items, "control: the requests were counted")
+
+	tenantPart, err := a.env.DB.Query(ctx, queryPK(a.env.Store.Table, store.OrgPK(s.OrgID)))
+	require.NoError(t, err)
+	require.NotEmpty(t, tenantPart.Items, "the organisation, its user and its keys")
+	idemSK := store.IdempotencyKey(s.OrgID, "idem-1").SK
+	for _, it := range tenantPart.Items {
+		var k store.Key
+		require.NoError(t, attributevalue.UnmarshalMap(it, &k))
+		_, isCounter := store.MinuteFromSK(k.SK)
+		assert.False(t, isCounter, "a rate-limit counter in the main partition: %s", k.Kind())
+		assert.NotEqual(t, idemSK, k.SK, "an idempotency record in the main partition")
+	}
 }

@@ -90,6 +90,12 @@ func (r *SignupRequest) Validate() error {
 type LoginRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+
+	// Source is the address the attempt comes from (SourceAddress), set by
+	// the handler from the connection, never from the body: the login
+	// throttle counts attempts per email and source. Empty for a login made
+	// inside the process.
+	Source string `json:"-"`
 }
 
 // Validate checks the fields are present and normalises the email.

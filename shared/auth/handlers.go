@@ -45,6 +45,7 @@ func (h *Handlers) login(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.Decode(r, &req); err != nil {
 		return err
 	}
+	req.Source = SourceAddress(r)
 	s, err := h.svc.Login(r.Context(), req)
 	if err != nil {
 		return err
@@ -55,7 +56,7 @@ func (h *Handlers) login(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handlers) refresh(w http.ResponseWriter, r *http.Request) error {
 	p, _ := tenant.From(r.Context())
-	s, err := h.svc.Refresh(p)
+	s, err := h.svc.Refresh(r.Context(), p)
 	if err != nil {
 		return err
 	}

@@ -48,10 +48,3 @@ type apiKeyItem struct {
 	CreatedAt  time.Time  `dynamodbav:"createdAt"`
 	LastUsedAt *time.Time `dynamodbav:"lastUsedAt,omitempty"`
 }
-
-// loginFailItem counts one email's failed logins in one minute.
-type loginFailItem struct {
-	store.Key
-	Count int   `dynamodbav:"n"`
-	TTL   int64 `dynamodbav:"ttl"`
-}

@@ -14,10 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/errs"
 	"github.com/sendwell/sendwell/shared/httpx"
@@ -53,7 +49,7 @@ type orgPlan struct {
 // state it reads nothing from DynamoDB: verified keys and organisations' plans
 // are cached per instance.
 type Authenticator struct {
-	store  *store.Store
+	repo   repo
 	tokens *Tokens
 	clock  clock.Clock
 
@@ -74,7 +70,7 @@ type cachedOrg struct {
 
 // NewAuthenticator returns an Authenticator over the table.
 func NewAuthenticator(s *store.Store, t *Tokens, clk clock.Clock) *Authenticator {
-	return &Authenticator{store: s, tokens: t, clock: clk, keys: map[string]cachedKey{}, orgs: map[string]cachedOrg{}}
+	return &Authenticator{repo: repo{s}, tokens: t, clock: clk, keys: map[string]cachedKey{}, orgs: map[string]cachedOrg{}}
 }
 
 // Middleware authenticates the request and puts the principal in its context;
@@ -102,23 +98,34 @@ func RequireUser(next http.Handler) http.Handler {
 	})
 }
 
-// Authenticate reads `Authorization: Bearer <key or JWT>` or `X-Api-Key: <key>`.
+// Authenticate reads `Authorization: Bearer <key or JWT>` or, when there is
+// no Authorization header, `X-Api-Key: <key>`. X-Api-Key takes API keys only:
+// a user's token belongs in Authorization.
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (*tenant.Principal, error) {
-	cred := r.Header.Get("X-Api-Key")
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, value, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(value) == "" {
 			return nil, errs.NewUnauthorised("The Authorization header must be 'Bearer <API key or token>'.")
 		}
-		cred = strings.TrimSpace(value)
+		cred := strings.TrimSpace(value)
+		if strings.HasPrefix(cred, KeyPrefix) {
+			return a.byKey(ctx, cred)
+		}
+		return a.byToken(ctx, cred)
 	}
-	if cred == "" {
+	key := strings.TrimSpace(r.Header.Get("X-Api-Key"))
+	switch {
+	case key == "":
 		return nil, errs.NewUnauthorised("Missing authentication: send 'Authorization: Bearer <API key or token>' or 'X-Api-Key: <API key>'.")
+	case !strings.HasPrefix(key, KeyPrefix):
+		return nil, errs.NewUnauthorised("The X-Api-Key header takes an API key (sw_live_…); send a user's token as 'Authorization: Bearer <token>'.")
 	}
-	if strings.HasPrefix(cred, KeyPrefix) {
-		return a.byKey(ctx, cred)
-	}
-	claims, err := a.tokens.Verify(cred)
+	return a.byKey(ctx, key)
+}
+
+// byToken authenticates a user's JWT.
+func (a *Authenticator) byToken(ctx context.Context, token string) (*tenant.Principal, error) {
+	claims, err := a.tokens.Verify(token)
 	if err != nil {
 		return nil, errs.NewUnauthorised("Invalid or expired token.")
 	}
@@ -147,8 +154,7 @@ func (a *Authenticator) byKey(ctx context.Context, key string) (*tenant.Principa
 		return c.p, nil
 	}
 
-	var lookup KeyHashItem
-	err := a.store.Get(ctx, store.KeyHashKey(hash), &lookup)
+	lookup, err := a.repo.keyByHash(ctx, hash)
 	if errors.Is(err, errs.ErrNotFound) {
 		a.remember(hash, nil, now.Add(negativeKeyTTL))
 		return nil, errBadKey
@@ -169,14 +175,8 @@ func (a *Authenticator) byKey(ctx context.Context, key string) (*tenant.Principa
 // touch records when a key was last used. It runs once per key per cache
 // period, so lastUsedAt is accurate to a minute and costs no write per request.
 func (a *Authenticator) touch(ctx context.Context, p *tenant.Principal, now time.Time) {
-	_, err := a.store.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &a.store.Table,
-		Key:                       store.APIKeyKey(p.OrgID, p.KeyID).KeyAV(),
-		UpdateExpression:          aws.String("SET lastUsedAt = :now"),
-		ConditionExpression:       aws.String("attribute_exists(PK)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": &types.AttributeValueMemberS{Value: now.Format(time.RFC3339Nano)}},
-	})
-	if err != nil && !errors.Is(store.MapErr(err), errs.ErrConflict) {
+	err := a.repo.touchKey(ctx, p.OrgID, p.KeyID, now)
+	if err != nil && !errors.Is(err, errs.ErrConflict) {
 		slog.WarnContext(ctx, "authn: could not record key use", "keyId", p.KeyID, "error", err.Error())
 	}
 }
@@ -207,8 +207,8 @@ func (a *Authenticator) plan(ctx context.Context, orgID string) (string, error) 
 	if ok && now.Before(c.expires) {
 		return c.plan, nil
 	}
-	var org orgPlan
-	if err := a.store.Get(ctx, store.OrgKey(orgID), &org); err != nil {
+	plan, err := a.repo.orgPlan(ctx, orgID)
+	if err != nil {
 		if errors.Is(err, errs.ErrNotFound) {
 			return "", errs.NewUnauthorised("The organisation of these credentials no longer exists.")
 		}
@@ -218,7 +218,7 @@ func (a *Authenticator) plan(ctx context.Context, orgID string) (string, error) 
 	if len(a.orgs) >= maxCacheEntries {
 		clear(a.orgs)
 	}
-	a.orgs[orgID] = cachedOrg{plan: org.Plan, expires: now.Add(orgCacheTTL)}
+	a.orgs[orgID] = cachedOrg{plan: plan, expires: now.Add(orgCacheTTL)}
 	a.mu.Unlock()
-	return org.Plan, nil
+	return plan, nil
 }

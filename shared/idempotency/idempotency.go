@@ -5,20 +5,15 @@ package idempotency
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
+	"net/url"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/errs"
@@ -45,26 +40,15 @@ const (
 	stateSecret  = "secret" // the response carried a secret and was not kept
 )
 
-type record struct {
-	store.Key
-	Fingerprint string `dynamodbav:"fingerprint"`
-	State       string `dynamodbav:"state"`
-	LockedUntil int64  `dynamodbav:"lockedUntil"`
-	ExpiresAt   int64  `dynamodbav:"expiresAt"`
-	TTL         int64  `dynamodbav:"ttl"`
-	Status      int    `dynamodbav:"status,omitempty"`
-	ContentType string `dynamodbav:"contentType,omitempty"`
-	Body        []byte `dynamodbav:"body,omitempty"`
-}
-
-// Keeper stores idempotency records in the tenant's partition.
+// Keeper stores idempotency records, each in a partition of its own apart
+// from the tenant's main one.
 type Keeper struct {
-	store *store.Store
+	repo  repo
 	clock clock.Clock
 }
 
 // New returns a Keeper.
-func New(s *store.Store, clk clock.Clock) *Keeper { return &Keeper{store: s, clock: clk} }
+func New(s *store.Store, clk clock.Clock) *Keeper { return &Keeper{repo: repo{s}, clock: clk} }
 
 // Middleware handles Idempotency-Key on authenticated POSTs.
 func (k *Keeper) Middleware(next http.Handler) http.Handler {
@@ -103,11 +87,8 @@ func (k *Keeper) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 		return nil
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"\n"), body...))
-	fp := hex.EncodeToString(sum[:])
-	rk := store.IdempotencyKey(orgID, key)
-
-	if err := k.claim(r, rk, fp); err != nil {
+	held, err := k.claim(r.Context(), store.IdempotencyKey(orgID, key), fingerprint(r, body))
+	if err != nil {
 		return err
 	}
 
@@ -121,13 +102,18 @@ func (k *Keeper) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 	switch {
 	case rec.status >= 500:
 		// A failure is not an answer worth keeping: free the key for a retry.
-		_, err = k.store.DB.DeleteItem(saveCtx, &dynamodb.DeleteItemInput{TableName: &k.store.Table, Key: rk.KeyAV()})
+		err = k.repo.release(saveCtx, held.Key, held.Owner)
 	case forbidden.Load() || rec.body.Len() > maxStoredBody:
-		err = k.finish(saveCtx, rk, stateSecret, nil)
+		err = k.finish(saveCtx, held, stateSecret, nil)
 	default:
-		err = k.finish(saveCtx, rk, stateDone, rec)
+		err = k.finish(saveCtx, held, stateDone, rec)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, errs.ErrConflict):
+		// This request outlived its lock and another took the key over: the
+		// record is that request's now, and stays as it leaves it.
+		slog.WarnContext(r.Context(), "idempotency: the lock lapsed and was taken over; this response is not recorded")
+	case err != nil:
 		slog.ErrorContext(r.Context(), "idempotency: could not record the response", "error", err.Error())
 	}
 	w.WriteHeader(rec.status)
@@ -135,87 +121,84 @@ func (k *Keeper) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 	return nil
 }
 
-// claim takes the key for this request, or answers from the earlier one.
-func (k *Keeper) claim(r *http.Request, rk store.Key, fp string) error {
-	now := k.clock.Now()
-	rec := record{Key: rk, Fingerprint: fp, State: stateRunning, LockedUntil: now.Add(LockTTL).Unix(),
-		ExpiresAt: now.Add(Retention).Unix(), TTL: now.Add(Retention).Unix()}
-	av, err := store.Marshal(rec)
-	if err != nil {
-		return err
+// fingerprint identifies a request: its method, path, query string (its
+// parameters in a canonical order) and body.
+func fingerprint(r *http.Request, body []byte) string {
+	line := r.Method + " " + r.URL.Path
+	if raw := r.URL.RawQuery; raw != "" {
+		q, err := url.ParseQuery(raw)
+		if err == nil {
+			raw = q.Encode()
+		}
+		line += "?" + raw
 	}
-	// TTL deletion lags by up to days, so an expired record counts as absent.
-	_, err = k.store.DB.PutItem(r.Context(), &dynamodb.PutItemInput{
-		TableName:                 &k.store.Table,
-		Item:                      av,
-		ConditionExpression:       aws.String("attribute_not_exists(PK) OR expiresAt < :now"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.Unix())},
-	})
-	if err = store.MapErr(err); !errors.Is(err, errs.ErrConflict) {
-		return err
-	}
-
-	var old record
-	res, err := k.store.DB.GetItem(r.Context(), &dynamodb.GetItemInput{TableName: &k.store.Table, Key: rk.KeyAV(), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return fmt.Errorf("idempotency: read record: %w", err)
-	}
-	if err := attributevalue.UnmarshalMap(res.Item, &old); err != nil || res.Item == nil {
-		return fmt.Errorf("idempotency: decode record: %v", err)
-	}
-	if old.Fingerprint != fp {
-		return &errs.Unprocessable{Message: "This Idempotency-Key was already used with a different request; use a new key for a new request."}
-	}
-	switch old.State {
-	case stateDone:
-		return &replay{old}
-	case stateSecret:
-		return errs.NewConflict("The first response to this Idempotency-Key carried a secret and is never replayed; use a new key.")
-	}
-	if old.LockedUntil > now.Unix() {
-		return errs.NewConflict("A request with this Idempotency-Key is still being processed; retry later.")
-	}
-	// The first request died while holding the key: take it over, once.
-	_, err = k.store.DB.UpdateItem(r.Context(), &dynamodb.UpdateItemInput{
-		TableName:                 &k.store.Table,
-		Key:                       rk.KeyAV(),
-		UpdateExpression:          aws.String("SET lockedUntil = :until"),
-		ConditionExpression:       aws.String("#s = :running AND lockedUntil = :old"),
-		ExpressionAttributeNames:  map[string]string{"#s": "state"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":until": num(now.Add(LockTTL).Unix()), ":running": str(stateRunning), ":old": num(old.LockedUntil)},
-	})
-	if errors.Is(store.MapErr(err), errs.ErrConflict) {
-		return errs.NewConflict("A request with this Idempotency-Key is still being processed; retry later.")
-	}
-	return store.MapErr(err)
+	sum := sha256.Sum256(append([]byte(line+"\n"), body...))
+	return hex.EncodeToString(sum[:])
 }
 
-func (k *Keeper) finish(ctx context.Context, rk store.Key, state string, rec *recorder) error {
-	set := "SET #s = :state"
-	names := map[string]string{"#s": "state"}
-	vals := map[string]types.AttributeValue{":state": str(state)}
-	if rec != nil {
-		set += ", #st = :status"
-		names["#st"] = "status"
-		vals[":status"] = num(int64(rec.status))
-		// DynamoDB refuses empty binary values: an empty body is simply absent.
-		if ct := rec.header.Get("Content-Type"); ct != "" {
-			set += ", contentType = :ct"
-			vals[":ct"] = str(ct)
+var errBusy = errs.NewConflict("A request with this Idempotency-Key is still being processed; retry later.")
+
+// claim takes the key for this request and returns the record it holds, or
+// answers from the earlier request (a *replay, a 409 or a 422).
+func (k *Keeper) claim(ctx context.Context, rk store.Key, fp string) (record, error) {
+	for attempt := 1; ; attempt++ {
+		now := k.clock.Now()
+		mine := record{Key: rk, Fingerprint: fp, State: stateRunning, Owner: rand.Text(), LockedUntil: now.Add(LockTTL).Unix(),
+			ExpiresAt: now.Add(Retention).Unix(), TTL: now.Add(Retention).Unix()}
+		err := k.repo.create(ctx, mine, now.Unix())
+		if !errors.Is(err, errs.ErrConflict) {
+			return mine, err
 		}
+		old, err := k.repo.get(ctx, rk)
+		if errors.Is(err, errs.ErrNotFound) {
+			// Gone between the put and the read: deleted by TTL, or released
+			// by a request that failed. Claim it again, once.
+			if attempt < 2 {
+				continue
+			}
+			return record{}, errs.NewUnavailable(1, errors.New("idempotency: the record vanished twice while being claimed"))
+		}
+		if err != nil {
+			return record{}, err
+		}
+		if old.Fingerprint != fp {
+			return record{}, &errs.Unprocessable{Message: "This Idempotency-Key was already used with a different request; use a new key for a new request."}
+		}
+		switch old.State {
+		case stateDone:
+			return record{}, &replay{old}
+		case stateSecret:
+			return record{}, errs.NewConflict("The first response to this Idempotency-Key carried a secret and is never replayed; use a new key.")
+		}
+		if old.LockedUntil > now.Unix() {
+			return record{}, errBusy
+		}
+		// The request holding the key died (or stalls) past its lock: take
+		// the key over, unless another request has just done so.
+		taken := old
+		taken.Owner, taken.LockedUntil = mine.Owner, mine.LockedUntil
+		err = k.repo.replace(ctx, taken, old.Owner)
+		if errors.Is(err, errs.ErrConflict) {
+			return record{}, errBusy
+		}
+		return taken, err
+	}
+}
+
+// finish stores the outcome of the request holding held: errs.ErrConflict
+// when it no longer holds it.
+func (k *Keeper) finish(ctx context.Context, held record, state string, rec *recorder) error {
+	done := held
+	done.State = state
+	if rec != nil {
+		done.Status = rec.status
+		done.ContentType = rec.header.Get("Content-Type")
+		// DynamoDB refuses empty binary values: an empty body is simply absent.
 		if rec.body.Len() > 0 {
-			set += ", body = :body"
-			vals[":body"] = &types.AttributeValueMemberB{Value: rec.body.Bytes()}
+			done.Body = rec.body.Bytes()
 		}
 	}
-	_, err := k.store.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &k.store.Table,
-		Key:                       rk.KeyAV(),
-		UpdateExpression:          aws.String(set),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: vals,
-	})
-	return err
+	return k.repo.replace(ctx, done, held.Owner)
 }
 
 // replay is the stored first response, returned through the error path so
@@ -223,11 +206,6 @@ func (k *Keeper) finish(ctx context.Context, rk store.Key, state string, rec *re
 type replay struct{ rec record }
 
 func (r *replay) Error() string { return "idempotency: replay" }
-
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-}
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
 
 // recorder buffers the handler's response so it can be stored before it is sent.
 type recorder struct {

@@ -9,10 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/errs"
 	"github.com/sendwell/sendwell/shared/httpx"
@@ -41,27 +37,15 @@ type Result struct {
 	Allowed   bool
 }
 
-// Allow counts one request of orgID against limit.
+// Allow counts one request of orgID against limit. The counter lives in the
+// tenant's rate-limit partition (store.RateLimitKey), apart from its main
+// one; a throttled or failing DynamoDB is an *errs.Unavailable (503).
 func (l *Limiter) Allow(ctx context.Context, orgID string, limit int) (Result, error) {
 	now := l.clock.Now()
 	reset := now.Truncate(time.Minute).Add(time.Minute)
-	out, err := l.store.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                &l.store.Table,
-		Key:                      store.RateLimitKey(orgID, now).KeyAV(),
-		UpdateExpression:         aws.String("ADD n :one SET #ttl = if_not_exists(#ttl, :ttl)"),
-		ExpressionAttributeNames: map[string]string{"#ttl": store.AttrTTL},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":one": &types.AttributeValueMemberN{Value: "1"},
-			":ttl": &types.AttributeValueMemberN{Value: strconv.FormatInt(reset.Add(time.Hour).Unix(), 10)},
-		},
-		ReturnValues: types.ReturnValueUpdatedNew,
-	})
+	n, err := l.store.Increment(ctx, store.RateLimitKey(orgID, now), reset.Add(time.Hour))
 	if err != nil {
 		return Result{}, fmt.Errorf("ratelimit: count request: %w", err)
-	}
-	n := 0
-	if v, ok := out.Attributes["n"].(*types.AttributeValueMemberN); ok {
-		n, _ = strconv.Atoi(v.Value)
 	}
 	return Result{Limit: limit, Remaining: max(limit-n, 0), Reset: reset, Allowed: n <= limit}, nil
 }

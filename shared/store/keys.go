@@ -91,6 +91,18 @@ func LoginFailPK(email string) string { return prefixLoginFail + email }
 // so no email can make two (email, address) pairs share a partition.
 func LoginFailSourcePK(email, ip string) string { return prefixLoginFailFrom + ip + "#" + email }
 
+// LoginFailKey is one email's login-attempt counter, from every source
+// address, for the throttle window that starts at window (a whole minute).
+func LoginFailKey(email string, window time.Time) Key {
+	return Key{LoginFailPK(email), MinuteSK(window)}
+}
+
+// LoginFailSourceKey is one email's login-attempt counter from one source
+// address, for the throttle window that starts at window (a whole minute).
+func LoginFailSourceKey(email, ip string, window time.Time) Key {
+	return Key{LoginFailSourcePK(email, ip), MinuteSK(window)}
+}
+
 // MinuteSK is the sort key of a per-minute counter.
 func MinuteSK(t time.Time) string { return prefixMin + minute(t) }
 
