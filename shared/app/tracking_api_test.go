@@ -3,6 +3,7 @@ package app_test
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,34 @@ func TestEventBatch(t *testing.T) {
 	for i := range many {
 		many[i] = map[string]any{"name": "x", "email": "a@b.co"}
 	}
-	assert.Equal(t, http.StatusBadRequest, c.call("POST", "/api/events/batch", map[string]any{"events": many}).Status)
+	// What fails the whole request (both batch endpoints decode alike):
+	// the field that is wrong is named.
+	bad := map[string]struct {
+		body  any
+		field string
+	}{
+		"101 events":    {map[string]any{"events": many}, "'events'"},
+		"no events":     {map[string]any{"events": []any{}}, "'events'"},
+		"missing":       {map[string]any{}, "'events'"},
+		"null":          {map[string]any{"events": nil}, "'events'"},
+		"not a list":    {map[string]any{"events": "x"}, "'events'"},
+		"unknown field": {map[string]any{"events": []any{map[string]any{"name": "x", "email": "a@b.co"}}, "extra": 1}, "'extra'"},
+		"not an object": {[]any{}, "JSON object"},
+	}
+	for name, tc := range bad {
+		for _, path := range []string{"/api/events/batch", "/api/contacts/batch"} {
+			body := tc.body
+			if m, ok := body.(map[string]any); ok && path == "/api/contacts/batch" {
+				renamed := map[string]any{}
+				for k, v := range m {
+					renamed[strings.Replace(k, "events", "contacts", 1)] = v
+				}
+				body = renamed
+			}
+			r := c.call("POST", path, body)
+			if assert.Equal(t, http.StatusBadRequest, r.Status, "%s %s", name, path) {
+				assert.Contains(t, r.ErrMessage(t), strings.Replace(tc.field, "events", strings.TrimPrefix(strings.TrimSuffix(path, "/batch"), "/api/"), 1), "%s %s", name, path)
+			}
+		}
+	}
 }

@@ -1,14 +1,17 @@
 // Package changes is the outbox's reader: it turns the table's stream of item
 // changes into domain events (contact.created, event.tracked, …) and
 // publishes them on the domain-events queue that segments, sequences and
-// webhooks consume. Handlers write only to DynamoDB; this is the one place
-// their changes leave it.
+// webhooks consume. It also turns a contact's removal into a purge job for
+// its events, on the contacts group's work queue (the import queue), so no
+// API request pages through a contact's events. Handlers write only to
+// DynamoDB; this is the one place their changes leave it.
 package changes
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -58,15 +61,23 @@ type DomainEvent struct {
 // Translate turns one item change into its domain events (none for items
 // that are not contacts or events).
 func Translate(rec Record) ([]DomainEvent, error) {
+	evs, _, err := translate(rec)
+	return evs, err
+}
+
+// translate turns one item change into its domain events and the purge job
+// it asks for (a contact's removal; nil otherwise).
+func translate(rec Record) ([]DomainEvent, *contacts.PurgeJob, error) {
 	img := rec.New
 	if rec.EventName == Remove {
 		img = rec.Old
 	}
 	kind, _ := img["type"].(*types.AttributeValueMemberS)
 	if kind == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var out []DomainEvent
+	var job *contacts.PurgeJob
 	add := func(typ, orgID string, data, prev any) {
 		out = append(out, DomainEvent{ID: fmt.Sprintf("%s-%d", rec.EventID, len(out)), Type: typ, OrgID: orgID, OccurredAt: rec.At, Data: data, Previous: prev})
 	}
@@ -74,10 +85,10 @@ func Translate(rec Record) ([]DomainEvent, error) {
 	case contacts.ItemType:
 		var old, cur contacts.Item
 		if err := decode(rec.Old, &old); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := decode(rec.New, &cur); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		switch rec.EventName {
 		case Insert:
@@ -89,18 +100,19 @@ func Translate(rec Record) ([]DomainEvent, error) {
 			}
 		case Remove:
 			add(ContactDeleted, old.OrgID, old.API(), nil)
+			job = &contacts.PurgeJob{OrgID: old.OrgID, ContactID: old.ID}
 		}
 	case tracking.ItemType:
 		if rec.EventName != Insert { // expiry by TTL and the purge of a deleted contact are not news
-			return nil, nil
+			return nil, nil, nil
 		}
 		var ev tracking.Item
 		if err := decode(rec.New, &ev); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		add(EventTracked, ev.OrgID, ev.API(), nil)
 	}
-	return out, nil
+	return out, job, nil
 }
 
 func decode(img map[string]types.AttributeValue, out any) error {
@@ -113,37 +125,65 @@ func decode(img map[string]types.AttributeValue, out any) error {
 	return nil
 }
 
-// Publisher sends domain events on.
+// Publisher sends on what the stream's changes produce: domain events, and
+// purge jobs for the events of deleted contacts.
 type Publisher interface {
+	// Publish sends domain events; a redelivered event is dropped by its ID.
 	Publish(ctx context.Context, events []DomainEvent) error
+	// Purge queues purge jobs. A redelivered record queues its job again:
+	// harmless, as a purge is idempotent.
+	Purge(ctx context.Context, jobs []contacts.PurgeJob) error
 }
 
-// Process translates records and publishes their events in order, ten to
-// a call whatever record or tenant they come from. It returns the index of
-// the first record not fully published (len(records) when all went
-// through), so the caller retries from there; events already sent are
-// dropped by the queue's deduplication.
+// Process translates records and sends on their events in order, and their
+// purge jobs, at most maxBatch to a call whatever record or tenant they
+// come from. It returns the index of the first record not fully sent on
+// (len(records) when all went through), so the caller retries from there:
+// events already sent are dropped by the queue's deduplication, purge jobs
+// already queued run twice, harmlessly.
 func Process(ctx context.Context, pub Publisher, records []Record) (int, error) {
-	var evs []DomainEvent
-	var from []int // from[i]: the record evs[i] came from
-	done, failure := len(records), error(nil)
+	var (
+		evs        []DomainEvent
+		jobs       []contacts.PurgeJob
+		evFrom     []int // evFrom[i]: the record evs[i] came from
+		jobFrom    []int
+		done       = len(records)
+		translated error
+	)
 	for i, rec := range records {
-		out, err := Translate(rec)
+		out, job, err := translate(rec)
 		if err != nil {
-			done, failure = i, err
+			done, translated = i, err
 			break
 		}
 		for range out {
-			from = append(from, i)
+			evFrom = append(evFrom, i)
 		}
 		evs = append(evs, out...)
-	}
-	for start := 0; start < len(evs); start += 10 {
-		if err := pub.Publish(ctx, evs[start:min(start+10, len(evs))]); err != nil {
-			return from[start], err
+		if job != nil {
+			jobs, jobFrom = append(jobs, *job), append(jobFrom, i)
 		}
 	}
-	return done, failure
+	if i, err := inBatches(evs, func(b []DomainEvent) error { return pub.Publish(ctx, b) }); err != nil {
+		return evFrom[i], err
+	}
+	if i, err := inBatches(jobs, func(b []contacts.PurgeJob) error { return pub.Purge(ctx, b) }); err != nil {
+		return jobFrom[i], err
+	}
+	return done, translated
+}
+
+// inBatches calls send with consecutive batches of at most maxBatch items
+// and stops at the first failure: i is the index of the first item of the
+// batch that failed.
+func inBatches[T any](items []T, send func([]T) error) (i int, err error) {
+	for batch := range slices.Chunk(items, maxBatch) {
+		if err := send(batch); err != nil {
+			return i, err
+		}
+		i += len(batch)
+	}
+	return i, nil
 }
 
 // Body is the JSON a domain event travels as.

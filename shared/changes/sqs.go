@@ -2,56 +2,95 @@ package changes
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/sendwell/sendwell/shared/contacts"
 )
+
+// maxBatch is the most messages one SendMessageBatch takes.
+const maxBatch = 10
 
 // SQSSender is the part of the SQS client the publisher uses.
 type SQSSender interface {
 	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
 }
 
-// QueuePublisher publishes on a FIFO queue: one message group per tenant
-// keeps each tenant's events in order, and the event ID as deduplication id
-// makes a redelivered stream record publish nothing new.
+// QueuePublisher publishes domain events on a FIFO queue, QueueURL: one
+// message group per tenant keeps each tenant's events in order, and the
+// event ID as deduplication id makes a redelivered stream record publish
+// nothing new. It queues purge jobs on PurgeQueueURL, the contacts group's
+// work queue (the import queue): a standard queue, which has no
+// deduplication, so a redelivered record queues its job again, and the
+// purge, being idempotent, finds nothing more to do.
 type QueuePublisher struct {
-	SQS      SQSSender
-	QueueURL string
+	SQS           SQSSender
+	QueueURL      string
+	PurgeQueueURL string
 }
 
 var _ Publisher = (*QueuePublisher)(nil)
 
 // Publish sends the events, ten per call.
 func (p *QueuePublisher) Publish(ctx context.Context, events []DomainEvent) error {
-	for len(events) > 0 {
-		n := min(len(events), 10)
-		entries := make([]types.SendMessageBatchRequestEntry, 0, n)
-		for i, e := range events[:n] {
-			body, err := Body(e)
-			if err != nil {
-				return err
-			}
-			entries = append(entries, types.SendMessageBatchRequestEntry{
-				Id:                     aws.String(fmt.Sprint(i)),
-				MessageBody:            &body,
-				MessageGroupId:         aws.String(e.OrgID),
-				MessageDeduplicationId: aws.String(e.ID),
-				MessageAttributes: map[string]types.MessageAttributeValue{
-					"type": {DataType: aws.String("String"), StringValue: aws.String(e.Type)},
-				},
-			})
-		}
-		out, err := p.SQS.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &p.QueueURL, Entries: entries})
+	entries := make([]types.SendMessageBatchRequestEntry, 0, len(events))
+	for _, e := range events {
+		body, err := Body(e)
 		if err != nil {
-			return fmt.Errorf("changes: publish: %w", err)
+			return err
+		}
+		entries = append(entries, types.SendMessageBatchRequestEntry{
+			MessageBody:            &body,
+			MessageGroupId:         aws.String(e.OrgID),
+			MessageDeduplicationId: aws.String(e.ID),
+			MessageAttributes: map[string]types.MessageAttributeValue{
+				"type": {DataType: aws.String("String"), StringValue: aws.String(e.Type)},
+			},
+		})
+	}
+	return p.send(ctx, p.QueueURL, "events", entries)
+}
+
+// Purge queues the purge jobs as contacts.PurgeMessage bodies, ten per call.
+func (p *QueuePublisher) Purge(ctx context.Context, jobs []contacts.PurgeJob) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	if p.PurgeQueueURL == "" {
+		return errors.New("changes: purge: no queue for purge jobs (IMPORT_QUEUE_URL)")
+	}
+	entries := make([]types.SendMessageBatchRequestEntry, 0, len(jobs))
+	for _, j := range jobs {
+		body, err := json.Marshal(contacts.PurgeMessage{PurgeEvents: &j})
+		if err != nil {
+			return fmt.Errorf("changes: purge: %w", err)
+		}
+		entries = append(entries, types.SendMessageBatchRequestEntry{MessageBody: aws.String(string(body))})
+	}
+	return p.send(ctx, p.PurgeQueueURL, "purge jobs", entries)
+}
+
+// send sends entries to the queue at url, maxBatch per call; what names
+// them in errors.
+func (p *QueuePublisher) send(ctx context.Context, url, what string, entries []types.SendMessageBatchRequestEntry) error {
+	for batch := range slices.Chunk(entries, maxBatch) {
+		for i := range batch {
+			batch[i].Id = aws.String(strconv.Itoa(i))
+		}
+		out, err := p.SQS.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &url, Entries: batch})
+		if err != nil {
+			return fmt.Errorf("changes: send %s: %w", what, err)
 		}
 		if len(out.Failed) > 0 {
-			return fmt.Errorf("changes: publish: %d of %d events refused, first: %s", len(out.Failed), n, aws.ToString(out.Failed[0].Message))
+			return fmt.Errorf("changes: send %s: %d of %d refused, first: %s", what, len(out.Failed), len(batch), aws.ToString(out.Failed[0].Message))
 		}
-		events = events[n:]
 	}
 	return nil
 }

@@ -7,14 +7,16 @@ import (
 )
 
 // Consumer is the changes function: the table's stream in, domain events
-// out on the domain-events queue.
+// out on the domain-events queue, and purge jobs for deleted contacts'
+// events out on the import queue (the contacts group's work queue).
 var Consumer = platform.Worker[platform.StreamHandler]{
 	Name:  "changes",
-	Needs: []string{"DOMAIN_EVENTS_QUEUE_URL"},
+	Needs: []string{"DOMAIN_EVENTS_QUEUE_URL", "IMPORT_QUEUE_URL"},
 	Build: func(d *platform.Deps) (platform.StreamHandler, error) { return Handler(NewPublisher(d)), nil },
 }
 
-// NewPublisher is the publisher onto the function's domain-events queue.
+// NewPublisher is the publisher onto the function's queues: domain events on
+// the domain-events queue, purge jobs on the import queue.
 func NewPublisher(d *platform.Deps) *QueuePublisher {
-	return &QueuePublisher{SQS: sqs.NewFromConfig(d.AWS), QueueURL: d.Config.DomainEventsQueueURL}
+	return &QueuePublisher{SQS: sqs.NewFromConfig(d.AWS), QueueURL: d.Config.DomainEventsQueueURL, PurgeQueueURL: d.Config.ImportQueueURL}
 }

@@ -1,11 +1,8 @@
 package contacts
 
 import (
-	"encoding/json"
-	"log/slog"
 	"net/http"
 
-	"github.com/sendwell/sendwell/shared/errs"
 	"github.com/sendwell/sendwell/shared/httpx"
 	"github.com/sendwell/sendwell/shared/tenant"
 )
@@ -94,23 +91,6 @@ func (h *Handlers) list(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// BatchRequest is the body of POST /api/contacts/batch. Items are decoded one
-// by one, so one bad item does not fail the others.
-type BatchRequest struct {
-	Contacts []json.RawMessage `json:"contacts"`
-}
-
-// Validate bounds the batch.
-func (b *BatchRequest) Validate() error {
-	if b.Contacts == nil {
-		return errs.Required("contacts")
-	}
-	if len(b.Contacts) == 0 || len(b.Contacts) > MaxBatch {
-		return errs.Invalid("contacts", "The 'contacts' field must hold 1 to %d contacts.", MaxBatch)
-	}
-	return nil
-}
-
 // BatchResult is one item's outcome.
 type BatchResult struct {
 	Index  int                `json:"index"`
@@ -120,14 +100,16 @@ type BatchResult struct {
 	Error  *httpx.ErrorDetail `json:"error"`
 }
 
+// batch upserts contacts by email ({"contacts": [...]}): each item is
+// decoded and validated by itself, so one bad item fails only itself.
 func (h *Handlers) batch(w http.ResponseWriter, r *http.Request) error {
-	var req BatchRequest
-	if err := httpx.Decode(r, &req); err != nil {
+	req, err := httpx.DecodeBatch[Input](r, "contacts", MaxBatch)
+	if err != nil {
 		return err
 	}
-	items := make([]UpsertItem, len(req.Contacts))
-	for i, raw := range req.Contacts {
-		items[i].Err = httpx.DecodeBytes(raw, &items[i].Input)
+	items := make([]UpsertItem, len(req))
+	for i, it := range req {
+		items[i] = UpsertItem{Input: it.Value, Err: it.Err}
 	}
 	results := h.svc.Upsert(r.Context(), tenant.OrgID(r.Context()), items)
 	out := make([]BatchResult, len(results))
@@ -139,19 +121,9 @@ func (h *Handlers) batch(w http.ResponseWriter, r *http.Request) error {
 			out[i].Email = &e
 		}
 		if res.Err != nil {
-			out[i].Error = itemError(res.Err)
-			if out[i].Error.Code == httpx.CodeInternal {
-				slog.ErrorContext(r.Context(), "contacts: batch item failed", "index", i, "error", res.Err.Error())
-			}
+			out[i].Error = httpx.BatchItemError(r.Context(), i, res.Err)
 		}
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"data": out})
+	httpx.WriteJSON(w, http.StatusOK, httpx.BatchResponse[BatchResult]{Data: out})
 	return nil
-}
-
-// itemError is the envelope detail of one failed item, as the API would
-// answer it alone; an internal cause is logged by the caller, never shown.
-func itemError(err error) *httpx.ErrorDetail {
-	_, code, msg := httpx.Classify(err)
-	return &httpx.ErrorDetail{Code: code, Message: msg}
 }

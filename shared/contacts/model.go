@@ -71,18 +71,6 @@ type Item struct {
 // ItemType marks contact items (the stream consumer tells items apart by it).
 const ItemType = "contact"
 
-// emailItem is the per-tenant email → contact lookup.
-type emailItem struct {
-	store.Key
-	ContactID string `dynamodbav:"contactId"`
-}
-
-// tagItem is a contact's membership of a tag: keys only.
-type tagItem struct {
-	store.Key
-	ContactID string `dynamodbav:"contactId"`
-}
-
 func (it *Item) setIndexKeys() {
 	it.Key = store.ContactKey(it.OrgID, it.ID)
 	it.Type = ItemType

@@ -3,15 +3,8 @@ package contacts
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
-	"strconv"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/errs"
@@ -21,16 +14,24 @@ import (
 
 // Service reads and writes contacts.
 type Service struct {
-	store *store.Store
+	repo  repo
 	clock clock.Clock
 }
 
 // NewService returns the contacts service.
-func NewService(s *store.Store, clk clock.Clock) *Service { return &Service{store: s, clock: clk} }
+func NewService(s *store.Store, clk clock.Clock) *Service {
+	return &Service{repo: repo{st: s}, clock: clk}
+}
+
+// writeAttempts bounds how often a write that lost to a concurrent one (the
+// contact or its lookup changed between the read and the write) is read and
+// tried again before the client is told to retry.
+const writeAttempts = 5
 
 var (
 	errNotFound   = errs.NewNotFound("Contact not found.")
 	errEmailTaken = errs.NewConflict("A contact with this email already exists.")
+	errBusy       = errs.NewConflict("The contact kept changing during the request; retry.")
 )
 
 // Get reads one contact: one GetItem.
@@ -38,26 +39,120 @@ func (s *Service) Get(ctx context.Context, orgID, id string) (*Item, error) {
 	if !ids.Valid(ids.Contact, id) {
 		return nil, errNotFound
 	}
-	var it Item
-	if err := s.store.Get(ctx, store.ContactKey(orgID, id), &it); err != nil {
-		if errors.Is(err, errs.ErrNotFound) {
-			return nil, errNotFound
-		}
-		return nil, err
+	it, err := s.repo.get(ctx, orgID, id, false)
+	if errors.Is(err, errs.ErrNotFound) {
+		return nil, errNotFound
 	}
-	return &it, nil
+	return it, err
 }
 
-// IDByEmail finds the contact of an email: one GetItem of the lookup.
-func (s *Service) IDByEmail(ctx context.Context, orgID, email string) (string, error) {
-	var l emailItem
-	if err := s.store.Get(ctx, store.ContactEmailKey(orgID, email), &l); err != nil {
-		if errors.Is(err, errs.ErrNotFound) {
-			return "", errNotFound
-		}
-		return "", err
+// ByEmail reads the contact of an email: the lookup, then the contact. An
+// orphaned lookup (see resolve) is no contact.
+func (s *Service) ByEmail(ctx context.Context, orgID, email string) (*Item, error) {
+	r, err := s.resolve(ctx, orgID, email)
+	if err != nil {
+		return nil, err
 	}
-	return l.ContactID, nil
+	if r.contact == nil {
+		return nil, errNotFound
+	}
+	return r.contact, nil
+}
+
+// resolution is what an email's lookup leads to.
+type resolution struct {
+	// contact is the email's contact; nil when there is none.
+	contact *Item
+	// orphan says the email has a lookup but no contact stands behind it:
+	// a batch writer claimed the email and failed or died before writing
+	// the contact, or the lookup is damaged. lookupID is what it names;
+	// adopt says it is a contact id no contact has, which the new contact
+	// takes (a damaged lookup is replaced by a new id's).
+	orphan   bool
+	lookupID string
+	adopt    bool
+}
+
+// resolve reads an email's lookup and the contact it names. It is the one
+// place that tells a contact from an orphaned lookup; create is the one
+// place that adopts it. Reading the lookup alone cannot tell them apart, so
+// a known email costs two GetItems; a miss on the contact is read again,
+// consistently, before the lookup is called an orphan.
+func (s *Service) resolve(ctx context.Context, orgID, email string) (resolution, error) {
+	id, err := s.repo.lookup(ctx, orgID, email)
+	switch {
+	case errors.Is(err, errs.ErrNotFound):
+		return resolution{}, nil
+	case err != nil:
+		return resolution{}, err
+	case !ids.Valid(ids.Contact, id):
+		return resolution{orphan: true, lookupID: id}, nil
+	}
+	it, err := s.repo.get(ctx, orgID, id, false)
+	if errors.Is(err, errs.ErrNotFound) {
+		it, err = s.repo.get(ctx, orgID, id, true)
+	}
+	switch {
+	case errors.Is(err, errs.ErrNotFound):
+		return resolution{orphan: true, lookupID: id, adopt: true}, nil
+	case err != nil:
+		return resolution{}, err
+	case it.Email != email: // a lookup that names another contact: damaged
+		return resolution{orphan: true, lookupID: id}, nil
+	}
+	return resolution{contact: it}, nil
+}
+
+// create writes a new contact for in, given what its email's lookup led to
+// (r has no contact). An orphaned lookup is adopted: the contact takes the
+// id the lookup names, so a writer that claimed it and is only slow finds
+// its contact written (its own conditional write fails and it updates
+// instead); a damaged lookup is replaced. Otherwise the email is claimed.
+// errStale or errLookupTaken when another writer got there first.
+func (s *Service) create(ctx context.Context, orgID string, in *Input, source string, r resolution) (*Item, error) {
+	it := s.newItem(orgID, in, source)
+	if err := checkPropertiesSize(it.Properties); err != nil {
+		return nil, err
+	}
+	var lookupWas *string
+	if r.orphan {
+		lookupWas = &r.lookupID
+	}
+	if r.adopt {
+		it.ID = r.lookupID
+		it.setIndexKeys()
+	}
+	if err := s.repo.create(ctx, it, lookupWas); err != nil {
+		return nil, err
+	}
+	return it, nil
+}
+
+// byEmail makes sure in's email has a contact: it creates one from in when
+// none stands behind the email's lookup (adopting an orphaned lookup), or
+// hands the contact to found. A write that loses to a concurrent writer is
+// read and tried again, up to writeAttempts times. blind skips the first
+// read: the create claims the email on the bet that it is free, so a new
+// email costs one transaction. created says the contact was made here.
+func (s *Service) byEmail(ctx context.Context, orgID string, in *Input, source string, blind bool, found func(*Item) (*Item, error)) (it *Item, created bool, err error) {
+	for attempt := range writeAttempts {
+		var r resolution
+		if attempt > 0 || !blind {
+			if r, err = s.resolve(ctx, orgID, in.Email); err != nil {
+				return nil, false, err
+			}
+		}
+		if r.contact != nil {
+			it, err = found(r.contact)
+		} else {
+			it, err = s.create(ctx, orgID, in, source, r)
+			created = err == nil
+		}
+		if !errors.Is(err, errStale) && !errors.Is(err, errLookupTaken) {
+			return it, created, err
+		}
+	}
+	return nil, false, errBusy
 }
 
 // newItem makes the item for a new contact from a validated input.
@@ -70,45 +165,44 @@ func (s *Service) newItem(orgID string, in *Input, source string) *Item {
 }
 
 // Create adds a contact. The contact, its email lookup and its tag entries
-// go in one transaction whose conditions make the email unique.
+// go in one transaction whose conditions make the email unique: one call
+// for a new email. An email whose lookup is orphaned is adopted; one that
+// has its contact is a conflict.
 func (s *Service) Create(ctx context.Context, orgID string, in Input) (*Item, error) {
-	it := s.newItem(orgID, &in, "")
-	if err := checkPropertiesSize(it.Properties); err != nil {
-		return nil, err
-	}
-	ops, emailAt, err := writeOps(nil, it)
-	if err != nil {
-		return nil, err
-	}
-	err = s.store.Transact(ctx, ops)
-	var tx *store.TxCanceled
-	if errors.As(err, &tx) && tx.FailedAt(emailAt) {
-		return nil, errEmailTaken
-	}
-	if err != nil {
-		return nil, err
-	}
-	return it, nil
+	it, _, err := s.byEmail(ctx, orgID, &in, "", true, func(*Item) (*Item, error) { return nil, errEmailTaken })
+	return it, err
+}
+
+// ForEmail returns the contact of an email, creating it (subscribed,
+// nothing else set) when there is none, as tracking an event by email does.
+func (s *Service) ForEmail(ctx context.Context, orgID, email string) (*Item, error) {
+	in := Input{Email: email}
+	it, _, err := s.byEmail(ctx, orgID, &in, "", false, func(c *Item) (*Item, error) { return c, nil })
+	return it, err
 }
 
 // Patch changes a contact. It is a read and a conditional write on the
-// contact's version, retried when another write came in between.
+// contact's version, read and tried again when another write came in
+// between.
 func (s *Service) Patch(ctx context.Context, orgID, id string, p Patch) (*Item, error) {
-	for attempt := 0; ; attempt++ {
+	for range writeAttempts {
 		old, err := s.Get(ctx, orgID, id)
 		if err != nil {
 			return nil, err
 		}
 		it, err := s.update(ctx, old, &p)
-		var tx *store.TxCanceled
-		if errors.As(err, &tx) && tx.FailedAt(0) && attempt < 4 {
-			continue // changed under us: read again
+		if errors.Is(err, errLookupTaken) {
+			return nil, errEmailTaken
 		}
-		return it, err
+		if !errors.Is(err, errStale) {
+			return it, err
+		}
 	}
+	return nil, errBusy
 }
 
-// update writes old changed by p; it does nothing when nothing changes.
+// update writes old changed by p, on old's version; it does nothing when
+// nothing changes.
 func (s *Service) update(ctx context.Context, old *Item, p *Patch) (*Item, error) {
 	it := *old
 	it.Properties = clonedProps(old.Properties)
@@ -119,131 +213,29 @@ func (s *Service) update(ctx context.Context, old *Item, p *Patch) (*Item, error
 	if err := checkPropertiesSize(it.Properties); err != nil {
 		return nil, err
 	}
-	ops, emailAt, err := writeOps(old, &it)
-	if err != nil {
-		return nil, err
-	}
-	err = s.store.Transact(ctx, ops)
-	var tx *store.TxCanceled
-	if errors.As(err, &tx) && emailAt >= 0 && tx.FailedAt(emailAt) {
-		return nil, errEmailTaken
-	}
-	if err != nil {
+	if err := s.repo.update(ctx, old, &it); err != nil {
 		return nil, err
 	}
 	return &it, nil
 }
 
-// writeOps are the transaction items that turn old (nil: none) into it: the
-// contact on a version condition, the email lookups, the tag entries.
-// emailAt is the index of the new email lookup's put, or -1.
-func writeOps(old, it *Item) (ops []types.TransactWriteItem, emailAt int, err error) {
-	emailAt = -1
-	var cond string
-	vals := map[string]types.AttributeValue{}
-	if old == nil {
-		it.Version = 1
-		cond = "attribute_not_exists(PK)"
-	} else {
-		it.Version = old.Version + 1
-		cond = "version = :v"
-		vals[":v"] = &types.AttributeValueMemberN{Value: strconv.Itoa(old.Version)}
-	}
-	av, err := store.Marshal(it)
-	if err != nil {
-		return nil, 0, err
-	}
-	put := &types.Put{Item: av, ConditionExpression: aws.String(cond)}
-	if len(vals) > 0 {
-		put.ExpressionAttributeValues = vals
-	}
-	ops = append(ops, types.TransactWriteItem{Put: put})
-
-	if old == nil || old.Email != it.Email {
-		lookup, err := store.Marshal(emailItem{Key: store.ContactEmailKey(it.OrgID, it.Email), ContactID: it.ID})
-		if err != nil {
-			return nil, 0, err
-		}
-		emailAt = len(ops)
-		ops = append(ops, types.TransactWriteItem{Put: &types.Put{Item: lookup, ConditionExpression: aws.String("attribute_not_exists(PK)")}})
-		if old != nil {
-			ops = append(ops, types.TransactWriteItem{Delete: &types.Delete{Key: store.ContactEmailKey(old.OrgID, old.Email).KeyAV()}})
-		}
-	}
-	var oldTags []string
-	if old != nil {
-		oldTags = old.Tags
-	}
-	for _, t := range it.Tags {
-		if !slices.Contains(oldTags, t) {
-			tav, err := store.Marshal(tagItem{Key: store.ContactTagKey(it.OrgID, t, it.ID), ContactID: it.ID})
-			if err != nil {
-				return nil, 0, err
-			}
-			ops = append(ops, types.TransactWriteItem{Put: &types.Put{Item: tav}})
-		}
-	}
-	for _, t := range oldTags {
-		if !slices.Contains(it.Tags, t) {
-			ops = append(ops, types.TransactWriteItem{Delete: &types.Delete{Key: store.ContactTagKey(it.OrgID, t, it.ID).KeyAV()}})
-		}
-	}
-	if len(ops) > maxTxItems {
-		return nil, 0, &errs.Unprocessable{Message: fmt.Sprintf("This change adds and removes too many tags at once (it would write %d records; the limit is %d): split it in two.", len(ops), maxTxItems)}
-	}
-	return ops, emailAt, nil
-}
-
-// Delete removes a contact with its email lookup, its tag entries and its
-// events, after which the email is free again.
+// Delete removes a contact with its email lookup and its tag entries, after
+// which the email is free again: a read and one transaction on the version
+// read, read and tried again when the contact changed in between (its
+// email or tags may have). Its events are not touched here, however many:
+// the contact's removal reaches the changes function through the table's
+// stream, which queues a PurgeJob for them.
 func (s *Service) Delete(ctx context.Context, orgID, id string) error {
-	it, err := s.Get(ctx, orgID, id)
-	if err != nil {
-		return err
-	}
-	// Events first: if this fails the contact is still there and a retry
-	// finishes the job.
-	if err := s.purgeEvents(ctx, orgID, id); err != nil {
-		return err
-	}
-	ops := []types.TransactWriteItem{
-		{Delete: &types.Delete{Key: it.Key.KeyAV(), ConditionExpression: aws.String("attribute_exists(PK)")}},
-		{Delete: &types.Delete{Key: store.ContactEmailKey(orgID, it.Email).KeyAV()}},
-	}
-	for _, t := range it.Tags {
-		ops = append(ops, types.TransactWriteItem{Delete: &types.Delete{Key: store.ContactTagKey(orgID, t, id).KeyAV()}})
-	}
-	if err := s.store.Transact(ctx, ops); err != nil {
-		if errors.Is(err, errs.ErrConflict) {
-			return errNotFound // deleted by a concurrent request
-		}
-		return err
-	}
-	return nil
-}
-
-// purgeEvents deletes every event of a contact, a page of keys at a time.
-func (s *Service) purgeEvents(ctx context.Context, orgID, id string) error {
-	p := dynamodb.NewQueryPaginator(s.store.DB, &dynamodb.QueryInput{
-		TableName:                 &s.store.Table,
-		KeyConditionExpression:    aws.String("PK = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: store.EventsPK(orgID, id)}},
-		ProjectionExpression:      aws.String("PK, SK"),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+	for range writeAttempts {
+		it, err := s.Get(ctx, orgID, id)
 		if err != nil {
-			return fmt.Errorf("contacts: list events to purge: %w", err)
+			return err
 		}
-		var keys []store.Key
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &keys); err != nil {
-			return fmt.Errorf("contacts: decode event keys: %w", err)
-		}
-		if err := s.store.DeleteAll(ctx, keys); err != nil {
+		if err := s.repo.remove(ctx, it); !errors.Is(err, errStale) {
 			return err
 		}
 	}
-	return nil
+	return errBusy
 }
 
 // Now is the service's clock reading (the events service stamps with it).
