@@ -1,20 +1,19 @@
 // Package imports is the bulk import of contacts from a CSV file: the client
-// uploads the file to a presigned S3 URL, a worker upserts its rows in
-// batches of 100 and checkpoints after each, so the client can show progress
-// and a worker that dies resumes without losing or double-counting a row.
+// uploads the file to a presigned S3 URL, a worker counts its rows, then
+// upserts them in batches of 100 and checkpoints after each, so the client
+// can show progress and a worker that dies resumes without losing or
+// double-counting a row. Every read of the file after the first asks S3 for
+// the object the first one got, so a second upload is never spliced in.
+// The item is written in one place, repo.go.
 package imports
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sendwell/sendwell/shared/clock"
@@ -34,13 +33,17 @@ const (
 
 // Limits.
 const (
-	MaxErrors  = 100
-	UploadTTL  = time.Hour
-	RecordTTL  = 30 * 24 * time.Hour
+	MaxErrors  = 100                 // row errors an import keeps
+	UploadTTL  = time.Hour           // how long the upload URL works
+	RecordTTL  = 30 * 24 * time.Hour // how long an import is kept
 	objectRoot = "imports/"
 	batchSize  = contacts.MaxBatch
 	idPrefix   = "imp"
-	ItemType   = "import"
+	ItemType   = "import" // the type attribute of import items
+
+	// countStride is how many rows the counting pass counts between two
+	// looks at its deadline: a thousand rows take about a millisecond.
+	countStride = 1000
 )
 
 // RowError is one row that could not be imported.
@@ -70,6 +73,11 @@ type Import struct {
 
 // Item is an import as stored, with its checkpoint: the byte offset and line
 // of the next unread row, and the counts up to there.
+//
+// While it is pending after its file was first read (StartedAt set), the
+// counting pass is under way: CountOffset is the offset of the next row to
+// count and Counted the rows before it. ETag, VersionID and Size describe
+// the object that pass opened; every later read asks S3 for that object.
 type Item struct {
 	store.Key
 	Type          string     `dynamodbav:"type"`
@@ -86,6 +94,11 @@ type Item struct {
 	Header        []string   `dynamodbav:"header"`
 	Offset        int64      `dynamodbav:"offset"`
 	Line          int        `dynamodbav:"line"`
+	ETag          string     `dynamodbav:"etag,omitempty"`
+	VersionID     string     `dynamodbav:"versionId,omitempty"`
+	Size          int64      `dynamodbav:"size"`
+	CountOffset   int64      `dynamodbav:"countOffset"`
+	Counted       int        `dynamodbav:"counted"`
 	Version       int        `dynamodbav:"version"`
 	CreatedAt     time.Time  `dynamodbav:"createdAt"`
 	StartedAt     *time.Time `dynamodbav:"startedAt"`
@@ -110,18 +123,23 @@ type ObjectReader interface {
 
 // Service creates, reads and runs imports.
 type Service struct {
-	store    *store.Store
-	contacts *contacts.Service
-	clock    clock.Clock
-	presign  *s3.PresignClient
-	objects  ObjectReader
-	bucket   string
+	repo        repo
+	contacts    *contacts.Service
+	clock       clock.Clock
+	presign     *s3.PresignClient
+	objects     ObjectReader
+	bucket      string
+	countStride int
 }
 
 // NewService returns the imports service over the bucket uploads go to.
 func NewService(st *store.Store, cs *contacts.Service, clk clock.Clock, s3c *s3.Client, bucket string) *Service {
-	return &Service{store: st, contacts: cs, clock: clk, presign: s3.NewPresignClient(s3c), objects: s3c, bucket: bucket}
+	return &Service{repo: repo{st}, contacts: cs, clock: clk, presign: s3.NewPresignClient(s3c), objects: s3c, bucket: bucket,
+		countStride: countStride}
 }
+
+// Contacts is the contacts service the imports write through.
+func (s *Service) Contacts() *contacts.Service { return s.contacts }
 
 // ObjectKey is where an import's file is uploaded: it names the tenant and
 // the import, so the worker knows both from the upload notice alone.
@@ -148,13 +166,12 @@ func (s *Service) Create(ctx context.Context, orgID string) (*Import, error) {
 	now := s.clock.Now()
 	it := &Item{Type: ItemType, OrgID: orgID, ID: ids.New(idPrefix, now), Status: StatusPending, Version: 1, CreatedAt: now,
 		TTL: now.Add(RecordTTL).Unix()}
-	it.Key = store.ImportKey(orgID, it.ID)
 	req, err := s.presign.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: aws.String(ObjectKey(orgID, it.ID))},
 		s3.WithPresignExpires(UploadTTL))
 	if err != nil {
 		return nil, fmt.Errorf("imports: presign upload: %w", err)
 	}
-	if err := s.store.PutNew(ctx, it); err != nil {
+	if err := s.repo.create(ctx, it); err != nil {
 		return nil, err
 	}
 	out := it.API()
@@ -170,36 +187,5 @@ func (s *Service) Get(ctx context.Context, orgID, id string) (*Item, error) {
 	if !ids.Valid(idPrefix, id) {
 		return nil, errNotFound
 	}
-	var it Item
-	if err := s.store.Get(ctx, store.ImportKey(orgID, id), &it); err != nil {
-		if errors.Is(err, errs.ErrNotFound) {
-			return nil, errNotFound
-		}
-		return nil, err
-	}
-	return &it, nil
-}
-
-// save writes the import's new state if nobody else has since it was read
-// (two workers on one import: only one moves it on). It reports whether it won.
-func (s *Service) save(ctx context.Context, it *Item) (bool, error) {
-	old := it.Version
-	it.Version++
-	av, err := store.Marshal(it)
-	if err != nil {
-		return false, err
-	}
-	_, err = s.store.DB.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 &s.store.Table,
-		Item:                      av,
-		ConditionExpression:       aws.String("version = :v"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.Itoa(old)}},
-	})
-	if errors.Is(store.MapErr(err), errs.ErrConflict) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("imports: checkpoint: %w", err)
-	}
-	return true, nil
+	return s.repo.get(ctx, orgID, id)
 }

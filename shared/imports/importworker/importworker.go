@@ -6,7 +6,6 @@ package importworker
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,9 +15,12 @@ import (
 	"github.com/sendwell/sendwell/shared/platform"
 )
 
+// Reserved is the time the worker keeps back before its deadline to
+// checkpoint and queue the rest of a large file (or of a long purge).
+const Reserved = time.Minute
+
 // Function is the import-worker function: the import queue's S3 upload
-// notices and continuations. It keeps a minute before its deadline to
-// checkpoint and queue the rest of a large file.
+// notices, import continuations and the contacts group's purge jobs.
 var Function = platform.Worker[platform.SQSHandler]{
 	Name:  "import-worker",
 	Needs: []string{"IMPORTS_BUCKET", "IMPORT_QUEUE_URL"},
@@ -27,15 +29,19 @@ var Function = platform.Worker[platform.SQSHandler]{
 
 // New is the import queue's processor, queueing its continuations on the import queue.
 func New(d *platform.Deps) *imports.Processor {
-	q := sqs.NewFromConfig(d.AWS)
-	url := d.Config.ImportQueueURL
-	enqueue := func(ctx context.Context, c imports.Continuation) error {
-		body, err := json.Marshal(c)
-		if err != nil {
-			return err
+	svc := imports.FromDeps(d)
+	return imports.NewProcessor(svc, svc.Contacts(), Enqueuer(sqs.NewFromConfig(d.AWS), d.Config.ImportQueueURL), Reserved)
+}
+
+// Enqueuer sends message bodies to the queue at queueURL, each delayed by
+// up to SQS's 15 minutes.
+func Enqueuer(q *sqs.Client, queueURL string) imports.Enqueuer {
+	return func(ctx context.Context, body []byte, delay time.Duration) error {
+		in := &sqs.SendMessageInput{QueueUrl: &queueURL, MessageBody: aws.String(string(body))}
+		if delay > 0 {
+			in.DelaySeconds = int32(min(delay, 15*time.Minute) / time.Second)
 		}
-		_, err = q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String(string(body))})
+		_, err := q.SendMessage(ctx, in)
 		return err
 	}
-	return imports.NewProcessor(imports.FromDeps(d), enqueue, time.Minute)
 }
