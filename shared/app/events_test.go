@@ -19,6 +19,7 @@ import (
 	"github.com/sendwell/sendwell/shared/httpx"
 	"github.com/sendwell/sendwell/shared/imports/importworker"
 	"github.com/sendwell/sendwell/shared/public"
+	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/testenv"
 )
 
@@ -61,8 +62,10 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 		{"contacts/list-contact-events.json", 200},
 		{"contacts/create-import.json", 201},
 		{"contacts/delete-contact.json", 204},
+		{"import-worker/purge-events.json", 0},
 		{"import-worker/s3-upload-notice.json", 0},
 		{"changes/contact-created.json", 0},
+		{"changes/contact-deleted.json", 0},
 	}
 	root := filepath.Join("..", "..", "events")
 	found, err := filepath.Glob(filepath.Join(root, "*", "*.json"))
@@ -88,8 +91,14 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 			case "import-worker/s3-upload-notice.json":
 				sampleImportNotice(t, a, s, raw)
 				return
+			case "import-worker/purge-events.json":
+				samplePurgeJob(t, a, s, contactID, raw)
+				return
 			case "changes/contact-created.json":
 				sampleStreamRecord(t, a, raw)
+				return
+			case "changes/contact-deleted.json":
+				sampleRemoval(t, a, raw)
 				return
 			}
 			if contactID != "" {
@@ -162,5 +171,55 @@ func sampleStreamRecord(t *testing.T, a *api, raw []byte) {
 	var de map[string]any
 	require.NoError(t, json.Unmarshal([]byte(*out.Messages[0].Body), &de))
 	assert.Equal(t, "contact.created", de["type"])
+	// Consumed: the FIFO queue releases the tenant's message group for the next sample.
+	_, err = sqs.NewFromConfig(a.env.Config).DeleteMessage(t.Context(), &sqs.DeleteMessageInput{QueueUrl: &a.deps.Config.DomainEventsQueueURL, ReceiptHandle: out.Messages[0].ReceiptHandle})
+	require.NoError(t, err)
 	assert.Equal(t, "ada@example.com", de["data"].(map[string]any)["email"])
+}
+
+// samplePurgeJob feeds the purge job of the contact delete-contact.json just
+// deleted (and whose event track-event.json recorded) to the import worker:
+// the contact's events are gone afterwards.
+func samplePurgeJob(t *testing.T, a *api, s session, contactID string, raw []byte) {
+	require.NotEmpty(t, contactID, "runs after create-contact.json and delete-contact.json")
+	stored := func() int {
+		out, err := a.env.DB.Query(t.Context(), queryPK(a.env.Store.Table, store.EventsPK(s.OrgID, contactID)))
+		require.NoError(t, err)
+		return len(out.Items)
+	}
+	require.Positive(t, stored(), "the deleted contact's event is still there before the purge")
+	body := strings.NewReplacer(samplePlaceholder("org"), s.OrgID, samplePlaceholder("cnt"), contactID).Replace(string(raw))
+	var ev events.SQSEvent
+	require.NoError(t, json.Unmarshal([]byte(body), &ev))
+	res, err := importworker.New(a.deps).Handle(t.Context(), ev)
+	require.NoError(t, err)
+	assert.Empty(t, res.BatchItemFailures)
+	assert.Zero(t, stored(), "purged")
+}
+
+// sampleRemoval feeds a contact's REMOVE record to the changes function's
+// entry point: it publishes contact.deleted and queues the purge job.
+func sampleRemoval(t *testing.T, a *api, raw []byte) {
+	var ev events.DynamoDBEvent
+	require.NoError(t, json.Unmarshal(raw, &ev))
+	res, err := changes.Handler(changes.NewPublisher(a.deps))(t.Context(), ev)
+	require.NoError(t, err)
+	assert.Empty(t, res.BatchItemFailures)
+	q := sqs.NewFromConfig(a.env.Config)
+	out, err := q.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: &a.deps.Config.DomainEventsQueueURL, MaxNumberOfMessages: 10})
+	require.NoError(t, err)
+	var kinds []string
+	for _, m := range out.Messages {
+		var de map[string]any
+		require.NoError(t, json.Unmarshal([]byte(*m.Body), &de))
+		kinds = append(kinds, de["type"].(string))
+	}
+	assert.Contains(t, kinds, "contact.deleted")
+	jobs, err := q.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: &a.deps.Config.ImportQueueURL, MaxNumberOfMessages: 10})
+	require.NoError(t, err)
+	var found bool
+	for _, m := range jobs.Messages {
+		found = found || strings.Contains(*m.Body, `"purgeEvents":{"orgId":"org_01J00000000000000000000000","contactId":"cnt_01J00000000000000000000000"}`)
+	}
+	assert.True(t, found, "the purge job is queued")
 }
