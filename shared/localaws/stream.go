@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
@@ -68,10 +70,14 @@ func (r *StreamReader) Read(ctx context.Context) ([]changes.Record, error) {
 		if err != nil {
 			return nil, fmt.Errorf("localaws: get records: %w", err)
 		}
-		r.iterators[shard] = res.NextShardIterator
 		for _, rec := range res.Records {
-			out = append(out, fromStream(rec))
+			c, err := fromStream(rec)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c)
 		}
+		r.iterators[shard] = res.NextShardIterator
 	}
 	return out, nil
 }
@@ -116,61 +122,32 @@ func (r *StreamReader) Follow(ctx context.Context, every time.Duration, handle f
 	}
 }
 
-func fromStream(rec types.Record) changes.Record {
-	out := changes.Record{EventID: deref(rec.EventID), EventName: string(rec.EventName)}
+// fromStream is a stream record in the form the changes function reads.
+// The SDK's attributevalue package converts the images (a nil image stays nil).
+func fromStream(rec types.Record) (changes.Record, error) {
+	out := changes.Record{EventID: aws.ToString(rec.EventID), EventName: string(rec.EventName)}
 	if d := rec.Dynamodb; d != nil {
 		if d.ApproximateCreationDateTime != nil {
 			out.At = d.ApproximateCreationDateTime.UTC()
 		}
-		out.Old, out.New = image(d.OldImage), image(d.NewImage)
-	}
-	return out
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-func image(img map[string]types.AttributeValue) map[string]ddbtypes.AttributeValue {
-	if img == nil {
-		return nil
-	}
-	out := make(map[string]ddbtypes.AttributeValue, len(img))
-	for k, v := range img {
-		out[k] = convert(v)
-	}
-	return out
-}
-
-func convert(v types.AttributeValue) ddbtypes.AttributeValue {
-	switch v := v.(type) {
-	case *types.AttributeValueMemberS:
-		return &ddbtypes.AttributeValueMemberS{Value: v.Value}
-	case *types.AttributeValueMemberN:
-		return &ddbtypes.AttributeValueMemberN{Value: v.Value}
-	case *types.AttributeValueMemberBOOL:
-		return &ddbtypes.AttributeValueMemberBOOL{Value: v.Value}
-	case *types.AttributeValueMemberNULL:
-		return &ddbtypes.AttributeValueMemberNULL{Value: v.Value}
-	case *types.AttributeValueMemberB:
-		return &ddbtypes.AttributeValueMemberB{Value: v.Value}
-	case *types.AttributeValueMemberSS:
-		return &ddbtypes.AttributeValueMemberSS{Value: v.Value}
-	case *types.AttributeValueMemberNS:
-		return &ddbtypes.AttributeValueMemberNS{Value: v.Value}
-	case *types.AttributeValueMemberBS:
-		return &ddbtypes.AttributeValueMemberBS{Value: v.Value}
-	case *types.AttributeValueMemberL:
-		l := make([]ddbtypes.AttributeValue, len(v.Value))
-		for i, e := range v.Value {
-			l[i] = convert(e)
+		var err error
+		if out.Old, err = image(d.OldImage); err != nil {
+			return out, err
 		}
-		return &ddbtypes.AttributeValueMemberL{Value: l}
-	case *types.AttributeValueMemberM:
-		return &ddbtypes.AttributeValueMemberM{Value: image(v.Value)}
+		if out.New, err = image(d.NewImage); err != nil {
+			return out, err
+		}
 	}
-	return &ddbtypes.AttributeValueMemberNULL{Value: true}
+	return out, nil
+}
+
+func image(img map[string]types.AttributeValue) (map[string]ddbtypes.AttributeValue, error) {
+	if img == nil {
+		return nil, nil
+	}
+	out, err := attributevalue.FromDynamoDBStreamsMap(img)
+	if err != nil {
+		return nil, fmt.Errorf("localaws: stream image: %w", err)
+	}
+	return out, nil
 }
