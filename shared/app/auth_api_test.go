@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -363,29 +362,8 @@ func TestKeyListPagination(t *testing.T) {
 func TestConcurrentSignupsOfOneEmailMakeOneAccount(t *testing.T) {
 	a := newAPI(t)
 	emails := []string{"race@example.com", "RACE@example.com", "Race@Example.com", "race@EXAMPLE.com", "rAce@example.com"}
-	results := make(chan sent, len(emails))
-	errc := make(chan error, len(emails))
-	var wg sync.WaitGroup
-	for _, e := range emails {
-		wg.Go(func() {
-			r, err := tryDo(a, "POST", "/api/auth/signup", map[string]string{"email": e, "password": "correct horse battery", "name": "R", "organisation": "O"})
-			if err != nil {
-				errc <- err
-				return
-			}
-			results <- r
-		})
-	}
-	wg.Wait()
-	close(results)
-	close(errc)
-	for err := range errc {
-		require.NoError(t, err)
-	}
-	count := map[int]int{}
-	for r := range results {
-		a.validate(r.req, r.res)
-		count[r.res.Status]++
-	}
+	_, count := a.concurrently(len(emails), func(i int) (sent, error) {
+		return tryDo(a, "POST", "/api/auth/signup", map[string]string{"email": emails[i], "password": "correct horse battery", "name": "R", "organisation": "O"})
+	})
 	assert.Equal(t, map[int]int{http.StatusCreated: 1, http.StatusConflict: len(emails) - 1}, count)
 }

@@ -6,11 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,12 +33,6 @@ func newGatewayClient(a *api) *gatewayClient {
 	h, err := app.All(a.deps)
 	require.NoError(a.t, err)
 	return &gatewayClient{a: a, handler: httpx.Lambda(h)}
-}
-
-// sent is a request and its answer, for checking after concurrent sends.
-type sent struct {
-	req *http.Request
-	res *resp
 }
 
 // try sends one request from sourceIP without asserting anything, so it may
@@ -118,28 +110,11 @@ func TestParallelWrongPasswordsAreCountedBeforeTheyAreChecked(t *testing.T) {
 	a.env.Counter.Reset()
 
 	const n = 2 * perSourceLimit
-	results := make(chan sent, n)
-	errc := make(chan error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			s, err := gw.try("POST", "/api/auth/login", map[string]string{"email": "target@example.com", "password": fmt.Sprintf("guess number %d", i)}, "198.51.100.7")
-			if err != nil {
-				errc <- err
-				return
-			}
-			results <- s
-		})
-	}
-	wg.Wait()
-	close(results)
-	close(errc)
-	for err := range errc {
-		require.NoError(t, err)
-	}
+	answers, _ := a.concurrently(n, func(i int) (sent, error) {
+		return gw.try("POST", "/api/auth/login", map[string]string{"email": "target@example.com", "password": fmt.Sprintf("guess number %d", i)}, "198.51.100.7")
+	})
 	count := map[int]int{}
-	for s := range results {
-		a.validate(s.req, s.res)
+	for _, s := range answers {
 		count[s.res.Status]++
 		if s.res.Status == http.StatusTooManyRequests {
 			assert.Equal(t, "870", s.res.Header.Get("Retry-After"), "10:00:30 → the window ends at 10:15:00")
@@ -178,31 +153,9 @@ func TestFailuresFromManyAddressesLockTheEmailForAll(t *testing.T) {
 	a.signup("bystander@example.com")
 
 	const sources = perEmailLimit / perSourceLimit
-	results := make(chan sent, perEmailLimit)
-	errc := make(chan error, perEmailLimit)
-	var wg sync.WaitGroup
-	for s := range sources { // the addresses at once, each sending its attempts in turn
-		wg.Go(func() {
-			for range perSourceLimit {
-				r, err := gw.try("POST", "/api/auth/login", map[string]string{"email": "popular@example.com", "password": "wrong password!"}, fmt.Sprintf("198.18.0.%d", s+1))
-				if err != nil {
-					errc <- err
-					return
-				}
-				results <- r
-			}
-		})
-	}
-	wg.Wait()
-	close(results)
-	close(errc)
-	for err := range errc {
-		require.NoError(t, err)
-	}
-	statuses := map[int]int{}
-	for r := range results {
-		statuses[r.res.Status]++
-	}
+	_, statuses := a.concurrently(perEmailLimit, func(i int) (sent, error) { // every address at once, 10 attempts each
+		return gw.try("POST", "/api/auth/login", map[string]string{"email": "popular@example.com", "password": "wrong password!"}, fmt.Sprintf("198.18.0.%d", i%sources+1))
+	})
 	require.Equal(t, map[int]int{http.StatusUnauthorized: perEmailLimit}, statuses, "each address stayed within its own budget")
 
 	r := gw.login("popular@example.com", rightPassword, "192.0.2.200")
@@ -294,31 +247,4 @@ func TestIPv6AddressesCountPerSlash64(t *testing.T) {
 	}
 	assert.Equal(t, http.StatusTooManyRequests, gw.login("six@example.com", rightPassword, "2001:db8:1:2:ffff::1").Status, "same /64")
 	assert.Equal(t, http.StatusOK, gw.login("six@example.com", rightPassword, "2001:db8:1:3::1").Status, "another /64")
-}
-
-// tryDo sends a request to the harness's server without asserting, so it
-// may run in a goroutine; check the answer with a.validate afterwards.
-func tryDo(a *api, method, path string, body any, headers ...string) (sent, error) {
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return sent{}, err
-	}
-	req, err := http.NewRequest(method, a.srv.URL+path, bytes.NewReader(raw))
-	if err != nil {
-		return sent{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	res, err := a.srv.Client().Do(req)
-	if err != nil {
-		return sent{}, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		return sent{}, err
-	}
-	return sent{req: req, res: &resp{Status: res.StatusCode, Header: res.Header, Body: b}}, nil
 }

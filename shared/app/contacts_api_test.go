@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -173,34 +172,13 @@ func TestContactValidation(t *testing.T) {
 func TestConcurrentCreatesOfOneEmailMakeOneContact(t *testing.T) {
 	a := newAPI(t)
 	c := a.tenant("race@example.com")
-	answers := make(chan sent, 8)
-	errs := make(chan error, 8)
-	var wg sync.WaitGroup
-	for i := range 8 {
-		wg.Go(func() { // no require here: tryDo asserts nothing
-			email := "same@example.com"
-			if i%2 == 1 {
-				email = "SAME@example.com"
-			}
-			s, err := tryDo(a, "POST", "/api/contacts", map[string]any{"email": email}, bearer(c.key)...)
-			if err != nil {
-				errs <- err
-				return
-			}
-			answers <- s
-		})
-	}
-	wg.Wait()
-	close(answers)
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
-	n := map[int]int{}
-	for s := range answers {
-		a.validate(s.req, s.res)
-		n[s.res.Status]++
-	}
+	_, n := a.concurrently(8, func(i int) (sent, error) {
+		email := "same@example.com"
+		if i%2 == 1 {
+			email = "SAME@example.com"
+		}
+		return tryDo(a, "POST", "/api/contacts", map[string]any{"email": email}, bearer(c.key)...)
+	})
 	assert.Equal(t, map[int]int{http.StatusCreated: 1, http.StatusConflict: 7}, n)
 	assert.Len(t, c.ids("/api/contacts"), 1)
 }

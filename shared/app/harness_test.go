@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -217,4 +218,58 @@ func (a *api) pollImports(ctx context.Context) {
 		panic(err)
 	}
 	_ = localaws.PollQueue(ctx, sqs.NewFromConfig(a.env.Config), a.deps.Config.ImportQueueURL, localaws.SQSHandler(h))
+}
+
+// sent is a request and its answer, for checking after concurrent sends.
+type sent struct {
+	req *http.Request
+	res *resp
+}
+
+// tryDo sends a request to the harness's server without asserting, so it
+// may run in a goroutine; check the answer with a.validate afterwards.
+func tryDo(a *api, method, path string, body any, headers ...string) (sent, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return sent{}, err
+	}
+	req, err := http.NewRequest(method, a.srv.URL+path, bytes.NewReader(raw))
+	if err != nil {
+		return sent{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := a.srv.Client().Do(req)
+	if err != nil {
+		return sent{}, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return sent{}, err
+	}
+	return sent{req: req, res: &resp{Status: res.StatusCode, Header: res.Header, Body: b}}, nil
+}
+
+// concurrently runs send(0) … send(n-1) at once and waits for them all. The
+// sends assert nothing (they run in goroutines); afterwards each answer is
+// checked against the OpenAPI document here, and counted by status.
+func (a *api) concurrently(n int, send func(i int) (sent, error)) ([]sent, map[int]int) {
+	a.t.Helper()
+	answers := make([]sent, n)
+	errors := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { answers[i], errors[i] = send(i) })
+	}
+	wg.Wait()
+	byStatus := map[int]int{}
+	for i := range n {
+		require.NoError(a.t, errors[i])
+		a.validate(answers[i].req, answers[i].res)
+		byStatus[answers[i].res.Status]++
+	}
+	return answers, byStatus
 }

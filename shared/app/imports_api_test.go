@@ -111,18 +111,9 @@ func TestImportResumesWithoutLosingOrDoubleCounting(t *testing.T) {
 	a := newAPI(t)
 	c := a.tenant("resume@example.com")
 	c.createContact(map[string]any{"email": "row7@example.com"}) // one row updates
-	var sb strings.Builder
-	sb.WriteString("email,firstName\n")
-	for i := range 250 {
-		if i == 120 {
-			sb.WriteString("broken\n")
-			continue
-		}
-		fmt.Fprintf(&sb, "row%d@example.com,R%d\n", i, i)
-	}
 	imp := c.call("POST", "/api/contacts/imports", nil).JSON(t)
 	id := imp["id"].(string)
-	upload(t, imp["uploadUrl"].(string), []byte(sb.String()))
+	upload(t, imp["uploadUrl"].(string), rowsCSV(250, 120, "broken"))
 	svc := imports.FromDeps(a.deps)
 	ctx := t.Context()
 
@@ -169,4 +160,19 @@ func TestImportResumesWithoutLosingOrDoubleCounting(t *testing.T) {
 		cursor = "&cursor=" + next
 	}
 	assert.Equal(t, 249, n, "every good row is a contact, once")
+}
+
+// rowsCSV is an import file of n rows, row<i>@example.com with first name
+// R<i>, except that row broken is replaced by the bad line given.
+func rowsCSV(n, broken int, bad string) []byte {
+	var sb strings.Builder
+	sb.WriteString("email,firstName\n")
+	for i := range n {
+		if i == broken {
+			sb.WriteString(bad + "\n")
+			continue
+		}
+		fmt.Fprintf(&sb, "row%d@example.com,R%d\n", i, i)
+	}
+	return []byte(sb.String())
 }

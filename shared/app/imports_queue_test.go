@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -69,18 +68,9 @@ func TestImportContinuesThroughTheQueue(t *testing.T) {
 	c := a.tenant("continue@example.com")
 	c.createContact(map[string]any{"email": "row7@example.com"})
 	startHurriedImportWorker(t, a)
-	var sb strings.Builder
-	sb.WriteString("email,firstName\n")
-	for i := range 250 {
-		if i == 120 {
-			sb.WriteString("broken,x\n")
-			continue
-		}
-		fmt.Fprintf(&sb, "row%d@example.com,R%d\n", i, i)
-	}
 	imp := c.call("POST", "/api/contacts/imports", nil).JSON(t)
 	sends := a.env.Counter.Count("SQS.SendMessage")
-	upload(t, imp["uploadUrl"].(string), []byte(sb.String()))
+	upload(t, imp["uploadUrl"].(string), rowsCSV(250, 120, "broken,x"))
 
 	done := c.waitImport(imp["id"].(string))
 	assert.Equal(t, "completed", done["status"])
