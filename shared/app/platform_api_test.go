@@ -188,3 +188,18 @@ func TestRateAndIdempotencyRecordsStayOutOfTheTenantPartition(t *testing.T) {
 		assert.NotEqual(t, idemSK, k.SK, "an idempotency record in the main partition")
 	}
 }
+
+// AWS call budgets of a login: an attempt is reserved on two counters before
+// the password is checked (two conditional UpdateItems); a wrong password
+// keeps its reservations, a right one reads the user and gives them back.
+func TestCostOfLogin(t *testing.T) {
+	a := newAPI(t)
+	a.signup("login-cost@example.com")
+	login := func(password string) map[string]int {
+		a.env.Counter.Reset()
+		a.do("POST", "/api/auth/login", map[string]string{"email": "login-cost@example.com", "password": password})
+		return a.env.Counter.Snapshot()
+	}
+	assert.Equal(t, map[string]int{"DynamoDB.UpdateItem": 2, "DynamoDB.GetItem": 1}, login("a wrong password"), "wrong password: two reservations and the login lookup")
+	assert.Equal(t, map[string]int{"DynamoDB.UpdateItem": 4, "DynamoDB.GetItem": 2}, login("correct horse battery"), "right password: plus the user, and the reservations given back")
+}
