@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"regexp"
@@ -9,10 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sendwell/sendwell/shared/localaws"
+	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/testenv"
 )
 
@@ -124,4 +129,56 @@ func TestMakeRunHonoursTheLambdasSettings(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, res.StatusCode, "older than a 1-day retention")
 	assert.Equal(t, "7", res.Header.Get("X-RateLimit-Limit"))
 	assert.Equal(t, http.StatusAccepted, post(`{"name":"new","email":"old@example.com"}`).StatusCode)
+}
+
+// A deleted contact's events are purged by `make run`'s own pollers, as in
+// AWS: the stream follower turns the contact's removal into a purge job, the
+// import queue's poller hands it to the worker, and the events go.
+func TestMakeRunPurgesADeletedContactsEvents(t *testing.T) {
+	moto, err := localaws.StartMoto(0)
+	require.NoError(t, err)
+	t.Cleanup(moto.Stop)
+	t.Setenv("AWS_ENDPOINT_URL", moto.Endpoint)
+	table := "purge-" + strings.ToLower(t.Name())
+	t.Setenv("TABLE_NAME", table)
+	base, key, stop := start(t)
+	defer stop()
+
+	call := func(method, path, body string) map[string]any {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		require.Less(t, res.StatusCode, 300, "%s %s", method, path)
+		var out map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&out)
+		return out
+	}
+	orgID := call("GET", "/api/users/me", "")["organisation"].(map[string]any)["id"].(string)
+	contactID := call("POST", "/api/contacts", `{"email":"leaving@example.com"}`)["id"].(string)
+	for range 30 {
+		call("POST", "/api/events", `{"name":"page.viewed","contactId":"`+contactID+`"}`)
+	}
+	cfg, err := localaws.Config(context.Background(), moto.Endpoint)
+	require.NoError(t, err)
+	db := dynamodb.NewFromConfig(cfg)
+	events := func() (int, error) {
+		out, err := db.Query(context.Background(), &dynamodb.QueryInput{TableName: &table,
+			KeyConditionExpression:    aws.String("PK = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: store.EventsPK(orgID, contactID)}}})
+		if err != nil {
+			return 0, err
+		}
+		return len(out.Items), nil
+	}
+	n, err := events()
+	require.NoError(t, err)
+	require.Equal(t, 30, n)
+
+	call("DELETE", "/api/contacts/"+contactID, "")
+	assert.Eventually(t, func() bool {
+		n, err := events()
+		return err == nil && n == 0
+	}, 30*time.Second, 100*time.Millisecond, "the stream and the import worker purged the events")
 }
