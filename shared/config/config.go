@@ -17,8 +17,9 @@ import (
 const DefaultEventRetention = 400 * 24 * time.Hour
 
 // Config is what the functions need. Each function reads it all but checks
-// only what it uses (Require), and only the API functions read the JWT
-// secret (LoadJWTSecret): a worker never asks SSM for it.
+// only what it uses (Require: the table, a queue), and only the API
+// functions read the JWT secret (LoadJWTSecret): a worker never asks SSM
+// for it.
 type Config struct {
 	TableName          string
 	JWTSecret          []byte // API functions only
@@ -35,16 +36,12 @@ type Config struct {
 // SecretReader reads a SecureString parameter (SSM Parameter Store in AWS).
 type SecretReader func(ctx context.Context, name string) (string, error)
 
-// FromEnv reads every setting but the JWT secret: TABLE_NAME (required),
-// STAGE, RATE_LIMIT_PER_MINUTE, EVENT_RETENTION_DAYS, IMPORTS_BUCKET,
+// FromEnv reads every setting but the JWT secret: TABLE_NAME, STAGE, RATE_LIMIT_PER_MINUTE, EVENT_RETENTION_DAYS, IMPORTS_BUCKET,
 // IMPORT_QUEUE_URL, DOMAIN_EVENTS_QUEUE_URL and S3_PATH_STYLE.
 func FromEnv() (Config, error) {
 	c := Config{TableName: os.Getenv("TABLE_NAME"), Stage: os.Getenv("STAGE"), ImportsBucket: os.Getenv("IMPORTS_BUCKET"),
 		ImportQueueURL: os.Getenv("IMPORT_QUEUE_URL"), DomainEventsQueueURL: os.Getenv("DOMAIN_EVENTS_QUEUE_URL"),
 		S3PathStyle: os.Getenv("S3_PATH_STYLE") == "true", EventRetention: DefaultEventRetention}
-	if c.TableName == "" {
-		return c, errors.New("config: TABLE_NAME is not set: name the DynamoDB table")
-	}
 	if v := os.Getenv("RATE_LIMIT_PER_MINUTE"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -85,8 +82,12 @@ func (c *Config) LoadJWTSecret(ctx context.Context, readSecret SecretReader) err
 }
 
 // Require fails when one of the named environment variables is unset.
+// TABLE_NAME's message says what it is.
 func Require(names ...string) error {
 	for _, n := range names {
+		if os.Getenv(n) == "" && n == "TABLE_NAME" {
+			return errors.New("config: TABLE_NAME is not set: name the DynamoDB table")
+		}
 		if os.Getenv(n) == "" {
 			return fmt.Errorf("config: %s is not set", n)
 		}

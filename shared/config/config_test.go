@@ -24,7 +24,6 @@ func TestFromEnv(t *testing.T) {
 		wantErr string
 		want    Config
 	}{
-		{"no table", map[string]string{"JWT_SECRET": secret}, "TABLE_NAME is not set", Config{}},
 		{"worker without a secret", map[string]string{"TABLE_NAME": "t", "IMPORT_QUEUE_URL": "q"}, "", Config{TableName: "t", ImportQueueURL: "q", EventRetention: DefaultEventRetention}},
 		{"short secret", map[string]string{"TABLE_NAME": "t", "JWT_SECRET": "short"}, "at least 32", Config{}},
 		{"missing parameter", map[string]string{"TABLE_NAME": "t", "JWT_SECRET_PARAMETER": "/nope"}, "SSM parameter /nope", Config{}},
@@ -63,4 +62,17 @@ func TestLoadJWTSecretWithoutAnyIsAnError(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "set JWT_SECRET")
 	assert.False(t, called, "no SSM call without a parameter name")
+}
+
+// Only the functions that use the table require it (the changes function
+// has none); Require names what is missing.
+func TestRequire(t *testing.T) {
+	t.Setenv("TABLE_NAME", "")
+	t.Setenv("IMPORT_QUEUE_URL", "q")
+	c, err := FromEnv()
+	require.NoError(t, err)
+	assert.Empty(t, c.TableName)
+	assert.ErrorContains(t, Require("TABLE_NAME"), "TABLE_NAME is not set: name the DynamoDB table")
+	assert.ErrorContains(t, Require("IMPORT_QUEUE_URL", "DOMAIN_EVENTS_QUEUE_URL"), "DOMAIN_EVENTS_QUEUE_URL is not set")
+	assert.NoError(t, Require("IMPORT_QUEUE_URL"))
 }

@@ -8,6 +8,7 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -36,7 +37,7 @@ type Deps struct {
 	Config config.Config
 	Clock  clock.Clock
 	AWS    aws.Config
-	Store  *store.Store
+	Store  *store.Store // nil in a function that uses no table
 
 	// The API functions' guards and signers; nil in workers, which have no
 	// JWT secret.
@@ -48,13 +49,21 @@ type Deps struct {
 }
 
 // NewDeps wires the dependencies; nothing is called until a request or a
-// message needs it. The guards are built only when cfg has a JWT secret.
+// message needs it. The table's store is built only when cfg names a table
+// (the changes function has none), the guards only when cfg has a JWT
+// secret (workers have none).
 func NewDeps(awsCfg aws.Config, cfg config.Config, clk clock.Clock) (*Deps, error) {
-	s := store.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
-	d := &Deps{Config: cfg, Clock: clk, AWS: awsCfg, Store: s}
+	d := &Deps{Config: cfg, Clock: clk, AWS: awsCfg}
+	if cfg.TableName != "" {
+		d.Store = store.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
+	}
 	if cfg.JWTSecret == nil {
 		return d, nil
 	}
+	if d.Store == nil {
+		return nil, errors.New("platform: an API function needs TABLE_NAME")
+	}
+	s := d.Store
 	tokens, err := authn.NewTokens(cfg.JWTSecret, clk)
 	if err != nil {
 		return nil, err
@@ -117,6 +126,10 @@ type Worker[H SQSHandler | StreamHandler] struct {
 // a clear log line.
 func RunAPI(apis ...API) {
 	name := apis[0].Name
+	if err := config.Require("TABLE_NAME"); err != nil {
+		setupLogs()
+		fail(name, err)
+	}
 	d := mustDeps(name, true)
 	rt := d.Router()
 	if err := Mount(d, rt, apis...); err != nil {

@@ -23,7 +23,7 @@ const Reserved = time.Minute
 // notices, import continuations and the contacts group's purge jobs.
 var Function = platform.Worker[platform.SQSHandler]{
 	Name:  "import-worker",
-	Needs: []string{"IMPORTS_BUCKET", "IMPORT_QUEUE_URL"},
+	Needs: []string{"TABLE_NAME", "IMPORTS_BUCKET", "IMPORT_QUEUE_URL"},
 	Build: func(d *platform.Deps) (platform.SQSHandler, error) { return New(d).Handle, nil },
 }
 
