@@ -37,7 +37,20 @@ func Required(field string) *Validation {
 
 // Unprocessable is a well-formed request that cannot be carried out (a quota
 // reached, a state that forbids the change).
-type Unprocessable struct{ Message string }
+type Unprocessable struct {
+	Message string
+	// Details lists each problem of a source the request carried (a
+	// template's MJML or Liquid), where it is; empty for most errors.
+	Details []Problem
+}
+
+// Problem is one problem found in a source: where it is (the part of the
+// template, the line) and what is wrong.
+type Problem struct {
+	Part    string `json:"part,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Message string `json:"message"`
+}
 
 func (e *Unprocessable) Error() string { return e.Message }
 

@@ -30,10 +30,12 @@ type ErrorBody struct {
 	Error ErrorDetail `json:"error"`
 }
 
-// ErrorDetail is the machine-readable code and the human-readable message.
+// ErrorDetail is the machine-readable code and the human-readable message,
+// and for a 422 about a source (a template), each problem with its line.
 type ErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details []errs.Problem `json:"details,omitempty"`
 }
 
 // errTooLarge is a body over the size limit.
@@ -60,7 +62,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &un):
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(un)))
 	}
-	WriteJSON(w, status, ErrorBody{ErrorDetail{Code: code, Message: msg}})
+	detail := ErrorDetail{Code: code, Message: msg}
+	var un422 *errs.Unprocessable
+	if errors.As(err, &un422) {
+		detail.Details = un422.Details
+	}
+	WriteJSON(w, status, ErrorBody{detail})
 }
 
 // Classify maps an error to its status, code and public message.

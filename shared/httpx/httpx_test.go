@@ -344,3 +344,17 @@ func TestOverlappingRoutesThroughHandleVia(t *testing.T) {
 	rec, _ = serve(rt, "POST", "/api/things/t1/events", "")
 	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
 }
+
+// A 422 about a source lists each problem with its line; every other error
+// keeps the envelope as it was (no details key).
+func TestUnprocessableCarriesDetails(t *testing.T) {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("PUT", "/api/templates/x", nil)
+	WriteError(rec, req, &errs.Unprocessable{Message: "The MJML is not valid.", Details: []errs.Problem{{Part: "html", Line: 12, Message: "mj-colum is not a known tag"}}})
+	assert.Equal(t, http.StatusUnprocessableEntity, rec.Code)
+	assert.JSONEq(t, `{"error":{"code":"UNPROCESSABLE_ENTITY","message":"The MJML is not valid.","details":[{"part":"html","line":12,"message":"mj-colum is not a known tag"}]}}`, rec.Body.String())
+
+	rec = httptest.NewRecorder()
+	WriteError(rec, req, &errs.Unprocessable{Message: "An organisation can have at most 10 active API keys."})
+	assert.JSONEq(t, `{"error":{"code":"UNPROCESSABLE_ENTITY","message":"An organisation can have at most 10 active API keys."}}`, rec.Body.String())
+}
