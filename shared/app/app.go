@@ -9,18 +9,22 @@ import (
 
 	"github.com/sendwell/sendwell/shared/auth"
 	"github.com/sendwell/sendwell/shared/contacts"
+	"github.com/sendwell/sendwell/shared/domains"
 	"github.com/sendwell/sendwell/shared/httpx"
 	"github.com/sendwell/sendwell/shared/imports"
 	"github.com/sendwell/sendwell/shared/platform"
 	"github.com/sendwell/sendwell/shared/public"
+	"github.com/sendwell/sendwell/shared/templates"
 	"github.com/sendwell/sendwell/shared/tracking"
 )
 
 // Functions names each API function and the groups it serves, as its
 // functions/<name>/main.go does.
 var Functions = map[string][]platform.API{
-	"auth":     {auth.API},
-	"contacts": {contacts.API, tracking.API, imports.API},
+	"auth":      {auth.API},
+	"contacts":  {contacts.API, tracking.API, imports.API},
+	"templates": {templates.API},
+	"domains":   {domains.API},
 }
 
 // Router returns the router of one API function, as its Lambda serves it.

@@ -1,0 +1,9 @@
+// Command domains is the Lambda serving the domains group behind API Gateway.
+package main
+
+import (
+	"github.com/sendwell/sendwell/shared/platform"
+	"github.com/sendwell/sendwell/shared/domains"
+)
+
+func main() { platform.RunAPI(domains.API) }

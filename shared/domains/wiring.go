@@ -1,0 +1,14 @@
+package domains
+
+import (
+	"github.com/sendwell/sendwell/shared/httpx"
+	"github.com/sendwell/sendwell/shared/platform"
+)
+
+// API is the domains group's function.
+var API = platform.API{Name: "domains", Routes: routes}
+
+// routes builds the group's services from d and adds its routes to rt.
+func routes(d *platform.Deps, rt *httpx.Router) error {
+	return nil // filled in by the group's handlers
+}
