@@ -2,8 +2,8 @@
 package main
 
 import (
-	"github.com/sendwell/sendwell/shared/platform"
 	"github.com/sendwell/sendwell/shared/domains"
+	"github.com/sendwell/sendwell/shared/platform"
 )
 
 func main() { platform.RunAPI(domains.API) }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/sendwell/sendwell/shared/app"
@@ -28,7 +29,9 @@ import (
 	"github.com/sendwell/sendwell/shared/changes"
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/config"
+	"github.com/sendwell/sendwell/shared/domains"
 	"github.com/sendwell/sendwell/shared/errs"
+	"github.com/sendwell/sendwell/shared/httpx"
 	"github.com/sendwell/sendwell/shared/imports/importworker"
 	"github.com/sendwell/sendwell/shared/localaws"
 	"github.com/sendwell/sendwell/shared/logx"
@@ -76,6 +79,8 @@ func run(ctx context.Context, out io.Writer) error {
 	// bucket and queues are filled in below.
 	setDefault("TABLE_NAME", "sendwell-local")
 	setDefault("JWT_SECRET", devSecret)
+	// moto verifies no domain and lacks calls SES has: the SES adapter's local-only setting.
+	setDefault(domains.LocalAutoVerifyEnv, "true")
 	cfg, err := config.FromEnv()
 	if err != nil {
 		return err
@@ -134,9 +139,13 @@ func run(ctx context.Context, out io.Writer) error {
 			return err
 		})
 	})
-	key, err := demoKey(ctx, deps)
+	key, orgID, err := demoKey(ctx, deps)
 	if err != nil {
 		return fmt.Errorf("create the demo organisation: %w", err)
+	}
+	domain, err := demoDomain(ctx, deps, orgID)
+	if err != nil {
+		return fmt.Errorf("create the demo domain: %w", err)
 	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
@@ -150,12 +159,13 @@ Sendwell is running at %s  (table %s)
 
   Demo organisation: %s / %s
   API key:           %s
+  Demo domain:       %s (%s)
 
   Try it:
     curl -s %s/api/users/me -H "Authorization: Bearer %s"
 
 Ctrl-C stops everything.
-`, base, cfg.TableName, demoEmail, demoPassword, key, base, key)
+`, base, cfg.TableName, demoEmail, demoPassword, key, domain.Name, domain.Status, base, key)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -174,8 +184,9 @@ Ctrl-C stops everything.
 }
 
 // demoKey signs up the demo organisation (or logs in, when the emulator
-// already has it) and makes a fresh API key for this run.
-func demoKey(ctx context.Context, d *platform.Deps) (string, error) {
+// already has it) and makes a fresh API key for this run; it returns the key
+// and the organisation's id.
+func demoKey(ctx context.Context, d *platform.Deps) (string, string, error) {
 	svc := auth.NewService(d.Store, d.Tokens, d.Clock, d.Authn)
 	var userID, orgID string
 	s, err := svc.Signup(ctx, auth.SignupRequest{Email: demoEmail, Password: demoPassword, Name: "Demo User", Organisation: "Demo Organisation"})
@@ -185,15 +196,15 @@ func demoKey(ctx context.Context, d *platform.Deps) (string, error) {
 	case errors.Is(err, errs.ErrConflict):
 		s, err = svc.Login(ctx, auth.LoginRequest{Email: demoEmail, Password: demoPassword})
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		claims, err := d.Tokens.Verify(s.Token)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		userID, orgID = claims.Subject, claims.Org
 	default:
-		return "", err
+		return "", "", err
 	}
 	p := &tenant.Principal{OrgID: orgID, UserID: userID, Kind: tenant.KindUser, Plan: tenant.DefaultPlan}
 	req := auth.CreateKeyRequest{Name: demoKeyName + d.Clock.Now().Format(time.RFC3339)}
@@ -201,17 +212,48 @@ func demoKey(ctx context.Context, d *platform.Deps) (string, error) {
 	if errors.As(err, new(*errs.Unprocessable)) {
 		// Many runs against one emulator: revoke the keys earlier runs made.
 		if err := revokeDemoKeys(ctx, svc, orgID); err != nil {
-			return "", err
+			return "", "", err
 		}
 		k, err = svc.CreateKey(ctx, p, req)
 	}
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return k.Key, nil
+	return k.Key, orgID, nil
 }
 
 const demoKeyName = "make run "
+
+// demoDomainName is the demo organisation's sending domain.
+const demoDomainName = "sendwell.local"
+
+// demoDomain adds the demo domain to the demo organisation (or finds it,
+// when the emulator already has it) and verifies it.
+func demoDomain(ctx context.Context, d *platform.Deps, orgID string) (domains.Domain, error) {
+	ses := domains.Identities{SES: sesv2.NewFromConfig(d.AWS), Region: d.AWS.Region, LocalAutoVerify: true}
+	svc := domains.NewService(d.Store, ses, d.Clock)
+	req := domains.CreateRequest{Name: demoDomainName}
+	if err := req.Validate(); err != nil {
+		return domains.Domain{}, err
+	}
+	dom, err := svc.Create(ctx, orgID, req)
+	if errors.Is(err, errs.ErrConflict) {
+		// An earlier run's: the demo organisation's claim is fine.
+		list, _, lerr := svc.List(ctx, orgID, httpx.MaxLimit, nil)
+		if lerr != nil {
+			return domains.Domain{}, lerr
+		}
+		for _, l := range list {
+			if l.Name == demoDomainName {
+				dom, err = l, nil
+			}
+		}
+	}
+	if err != nil {
+		return domains.Domain{}, err
+	}
+	return svc.Verify(ctx, orgID, dom.ID)
+}
 
 func revokeDemoKeys(ctx context.Context, svc *auth.Service, orgID string) error {
 	keys, _, err := svc.ListKeys(ctx, orgID, 100, nil)

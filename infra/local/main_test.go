@@ -75,8 +75,21 @@ func TestMakeRunStartsItsOwnEmulatorAndPrintsAWorkingKey(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL", "")
 	base, key, stop := start(t)
 	assert.Equal(t, http.StatusOK, me(t, base, key))
+	// The demo domain is made and verified (the SES adapter's local setting).
+	req, _ := http.NewRequest("GET", base+"/api/domains", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var page struct {
+		Data []struct{ Name, Status string } `json:"data"`
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&page))
+	res.Body.Close()
+	require.Len(t, page.Data, 1)
+	assert.Equal(t, "sendwell.local", page.Data[0].Name)
+	assert.Equal(t, "verified", page.Data[0].Status)
 	stop()
-	_, err := http.Get(base + "/api/health")
+	_, err = http.Get(base + "/api/health")
 	assert.Error(t, err, "stopped")
 }
 

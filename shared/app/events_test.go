@@ -27,6 +27,7 @@ import (
 // Lambda entry point, so they never go stale. Their placeholder credentials
 // are swapped for real ones made here.
 func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
+	t.Setenv("SES_LOCAL_AUTO_VERIFY", "true") // moto's SES cannot verify a domain
 	env := testenv.New(t)
 	clk := clock.NewFake(t0)
 	a := newAPIOn(t, env, clk)
@@ -62,6 +63,21 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 		{"contacts/list-contact-events.json", 200},
 		{"contacts/create-import.json", 201},
 		{"contacts/delete-contact.json", 204},
+		{"templates/put-template.json", 201},
+		{"templates/put-template-invalid-mjml.json", 422},
+		{"templates/get-template.json", 200},
+		{"templates/list-templates.json", 200},
+		{"templates/list-template-versions.json", 200},
+		{"templates/get-template-version.json", 200},
+		{"templates/preview-template.json", 200},
+		{"templates/preview-template-strict.json", 422},
+		{"templates/delete-template.json", 204},
+		{"domains/create-domain.json", 201},
+		{"domains/create-domain-bad-name.json", 400},
+		{"domains/list-domains.json", 200},
+		{"domains/get-domain.json", 200},
+		{"domains/verify-domain.json", 200},
+		{"domains/delete-domain.json", 204},
 		{"import-worker/purge-events.json", 0},
 		{"import-worker/s3-upload-notice.json", 0},
 		{"changes/contact-created.json", 0},
@@ -83,6 +99,7 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 	require.Equal(t, listed, onDisk, "every sample event is checked here")
 
 	contactID := "" // the contact create-contact.json makes, for the events that name one
+	domainID := ""  // the domain create-domain.json makes
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join(root, c.file))
@@ -103,6 +120,9 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 			}
 			if contactID != "" {
 				raw = []byte(strings.ReplaceAll(string(raw), samplePlaceholder("cnt"), contactID))
+			}
+			if domainID != "" {
+				raw = []byte(strings.ReplaceAll(string(raw), samplePlaceholder("dom"), domainID))
 			}
 			var ev events.APIGatewayV2HTTPRequest
 			require.NoError(t, json.Unmarshal(raw, &ev))
@@ -126,6 +146,11 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 			assert.True(t, res.Body == "" || json.Valid([]byte(res.Body)), res.Body)
 			if c.status >= 400 {
 				assert.Contains(t, res.Body, `"error":{"code":`)
+			}
+			if c.file == "domains/create-domain.json" {
+				var created map[string]any
+				require.NoError(t, json.Unmarshal([]byte(res.Body), &created))
+				domainID = created["id"].(string)
 			}
 			if c.file == "contacts/create-contact.json" {
 				var created map[string]any

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -77,6 +78,9 @@ func newAPIOn(t testing.TB, env *testenv.Env, clk *clock.Fake, opts ...option) *
 	res := env.Resources(t)
 	cfg := config.Config{TableName: env.Store.Table, JWTSecret: []byte(testSecret), RateLimitPerMinute: 1000,
 		ImportsBucket: res.ImportsBucket, ImportQueueURL: res.ImportQueueURL, DomainEventsQueueURL: res.DomainEventsQueueURL, S3PathStyle: true}
+	// The SES adapter's local setting, as config.FromEnv reads it (the
+	// domains tests set it both ways).
+	cfg.SESLocalAutoVerify = os.Getenv("SES_LOCAL_AUTO_VERIFY") == "true"
 	set := settings{Config: cfg}
 	for _, o := range opts {
 		o(&set)

@@ -31,17 +31,25 @@ type Config struct {
 	ImportQueueURL       string // IMPORT_QUEUE_URL: the import worker's queue
 	DomainEventsQueueURL string // DOMAIN_EVENTS_QUEUE_URL: where the changes function publishes
 	S3PathStyle          bool   // S3_PATH_STYLE: path-style S3 URLs (the local emulator)
+
+	// SESLocalAutoVerify (SES_LOCAL_AUTO_VERIFY=true) is the local stack's
+	// stand-in for DNS and SES's checks: a domain's verify finds it verified,
+	// and calls moto lacks count as done. `make run` sets it; template.yaml
+	// never does.
+	SESLocalAutoVerify bool
 }
 
 // SecretReader reads a SecureString parameter (SSM Parameter Store in AWS).
 type SecretReader func(ctx context.Context, name string) (string, error)
 
 // FromEnv reads every setting but the JWT secret: TABLE_NAME, STAGE, RATE_LIMIT_PER_MINUTE, EVENT_RETENTION_DAYS, IMPORTS_BUCKET,
-// IMPORT_QUEUE_URL, DOMAIN_EVENTS_QUEUE_URL and S3_PATH_STYLE.
+// IMPORT_QUEUE_URL, DOMAIN_EVENTS_QUEUE_URL, S3_PATH_STYLE and
+// SES_LOCAL_AUTO_VERIFY.
 func FromEnv() (Config, error) {
 	c := Config{TableName: os.Getenv("TABLE_NAME"), Stage: os.Getenv("STAGE"), ImportsBucket: os.Getenv("IMPORTS_BUCKET"),
 		ImportQueueURL: os.Getenv("IMPORT_QUEUE_URL"), DomainEventsQueueURL: os.Getenv("DOMAIN_EVENTS_QUEUE_URL"),
-		S3PathStyle: os.Getenv("S3_PATH_STYLE") == "true", EventRetention: DefaultEventRetention}
+		S3PathStyle: os.Getenv("S3_PATH_STYLE") == "true", EventRetention: DefaultEventRetention,
+		SESLocalAutoVerify: os.Getenv("SES_LOCAL_AUTO_VERIFY") == "true"}
 	if v := os.Getenv("RATE_LIMIT_PER_MINUTE"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {

@@ -233,3 +233,102 @@ func kindOf(part string) string {
 	}
 	return "?"
 }
+
+// Domains.
+//
+// A sending domain lives in its tenant's partition; its claim is the one
+// global item keyed by the domain's name (like the credential lookups, its
+// purpose is to find the tenant from a value), which makes a domain belong
+// to one tenant: SES identities are per AWS account.
+const (
+	prefixDomain      = "DOM#"
+	prefixDomainClaim = "DOMAIN#"
+)
+
+// DomainSK is a sending domain's sort key: domain ids are ULIDs, so
+// domains sort by creation time.
+func DomainSK(domainID string) string { return prefixDomain + domainID }
+
+// DomainPrefix is the sort-key prefix of a tenant's sending domains.
+func DomainPrefix() string { return prefixDomain }
+
+// DomainKey is one sending domain in its tenant's partition.
+func DomainKey(orgID, domainID string) Key { return Key{OrgPK(orgID), DomainSK(domainID)} }
+
+// DomainIDFromSK is the domain id of a DomainSK; "" when sk is not one.
+func DomainIDFromSK(sk string) string { return after(sk, prefixDomain) }
+
+// DomainClaimKey is the global claim of a (normalised) domain name by one
+// tenant.
+func DomainClaimKey(name string) Key { return Key{prefixDomainClaim + name, skLookup} }
+
+// Templates.
+//
+// A template's head (what GET shows: the latest version's content) is in its
+// tenant's partition; its immutable versions have a partition of their own
+// per template, so they list newest first with one Query and are deleted
+// with the template without touching the tenant's partition. The head
+// carries two sparse index keys: GSI1 lists a tenant's templates newest
+// first (by creation), GSI2 by lower-cased name for the name-prefix search.
+const (
+	prefixTemplate    = "TEMPLATE#"
+	prefixTemplateVer = "VER#"
+	partTemplateVers  = "#TPL#"
+	partTemplatesNew  = "#TPLS"
+	partTemplatesName = "#TPLNAME"
+)
+
+// TemplateKey is a template's head item in its tenant's partition.
+func TemplateKey(orgID, templateID string) Key {
+	return Key{OrgPK(orgID), prefixTemplate + templateID}
+}
+
+// TemplateIDFromSK is the template id of a TemplateKey's sort key; "" when
+// sk is not one.
+func TemplateIDFromSK(sk string) string { return after(sk, prefixTemplate) }
+
+// TemplateVersionsPK is the partition of one template's versions.
+func TemplateVersionsPK(orgID, templateID string) string {
+	return OrgPK(orgID) + partTemplateVers + templateID
+}
+
+// TemplateVersionSK is a version's sort key, zero-padded so versions sort
+// by number.
+func TemplateVersionSK(n int) string { return fmt.Sprintf("%s%010d", prefixTemplateVer, n) }
+
+// TemplateVersionPrefix is the sort-key prefix of a template's versions.
+func TemplateVersionPrefix() string { return prefixTemplateVer }
+
+// TemplateVersionKey is version n of a template.
+func TemplateVersionKey(orgID, templateID string, n int) Key {
+	return Key{TemplateVersionsPK(orgID, templateID), TemplateVersionSK(n)}
+}
+
+// TemplateVersionFromSK is the version number of a TemplateVersionSK; false
+// when sk is not one.
+func TemplateVersionFromSK(sk string) (int, bool) {
+	rest, ok := strings.CutPrefix(sk, prefixTemplateVer)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	return n, err == nil && n > 0
+}
+
+// TemplatesByCreationPK is the GSI1 partition of a tenant's templates,
+// sorted by TemplateCreatedSK.
+func TemplatesByCreationPK(orgID string) string { return OrgPK(orgID) + partTemplatesNew }
+
+// TemplateCreatedSK is a template's GSI1 sort key: its creation time (fixed
+// width, UTC, so keys sort by time), then its id.
+func TemplateCreatedSK(created time.Time, templateID string) string {
+	return created.UTC().Format("2006-01-02T15:04:05.000000000Z") + "#" + templateID
+}
+
+// TemplatesByNamePK is the GSI2 partition of a tenant's templates, sorted
+// by TemplateNameSK.
+func TemplatesByNamePK(orgID string) string { return OrgPK(orgID) + partTemplatesName }
+
+// TemplateNameSK is a template's GSI2 sort key: its lower-cased name, then
+// its id (names need not be unique).
+func TemplateNameSK(lowerName, templateID string) string { return lowerName + "#" + templateID }

@@ -10,5 +10,6 @@ var API = platform.API{Name: "templates", Routes: routes}
 
 // routes builds the group's services from d and adds its routes to rt.
 func routes(d *platform.Deps, rt *httpx.Router) error {
-	return nil // filled in by the group's handlers
+	NewHandlers(NewService(d.Store, d.Clock), d.Cursors).Register(rt)
+	return nil
 }

@@ -1,0 +1,490 @@
+// Package templates is the templates resource group: emails written once in
+// MJML or HTML with Liquid variables, compiled on write, kept as immutable
+// versions, and previewed for a contact. It is the one group that links
+// mjml-go (see mjml.go).
+package templates
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sendwell/sendwell/shared/errs"
+	"github.com/sendwell/sendwell/shared/store"
+	"github.com/sendwell/sendwell/shared/validate"
+)
+
+// Limits of a template.
+const (
+	MaxIDLen          = 64
+	MaxNameLen        = 200
+	MaxSubjectLen     = 998 // RFC 5322's line limit
+	MaxSourceBytes    = 200 << 10
+	MaxTextBytes      = 200 << 10
+	MaxPreviewTextLen = 500
+	MaxAddressLen     = 320
+	MaxSampleBytes    = 32 << 10
+	MaxPreviewData    = 32 << 10
+
+	// maxStoredBytes bounds the compressed content one item carries (the
+	// head and each version carry it whole), leaving room under DynamoDB's
+	// 400 KB item limit for the other attributes and their names.
+	maxStoredBytes = 350 << 10
+	// maxTxItems is DynamoDB's limit of items in one transaction.
+	maxTxItems = 100
+)
+
+// Body kinds: what the template's source is written in.
+const (
+	KindMJML = "mjml"
+	KindHTML = "html"
+)
+
+// ValidID reports whether id is a template id: ^[a-z0-9][a-z0-9_-]{0,63}$.
+// (A loop, not a regexp, so no package init compiles anything.)
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > MaxIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Input is the body of PUT /api/templates/{id}: exactly one of MJML and HTML.
+type Input struct {
+	Name        string          `json:"name"`
+	Subject     string          `json:"subject"`
+	MJML        *string         `json:"mjml"`
+	HTML        *string         `json:"html"`
+	Text        *string         `json:"text"`
+	From        *string         `json:"from"`
+	ReplyTo     *string         `json:"replyTo"`
+	PreviewText *string         `json:"previewText"`
+	SampleData  json.RawMessage `json:"sampleData"`
+}
+
+// Validate checks and normalises the input: names and subjects trimmed,
+// empty optional fields dropped, sampleData in a canonical form (sorted
+// keys, no spaces) so that the same template always hashes the same.
+func (in *Input) Validate() error {
+	if err := validate.Text("name", &in.Name, MaxNameLen); err != nil {
+		return err
+	}
+	if err := validate.Text("subject", &in.Subject, MaxSubjectLen); err != nil {
+		return err
+	}
+	if strings.ContainsAny(in.Subject, "\r\n") {
+		return errs.Invalid("subject", "The 'subject' field must be one line.")
+	}
+	in.MJML, in.HTML, in.Text = dropEmpty(in.MJML), dropEmpty(in.HTML), dropEmpty(in.Text)
+	switch {
+	case in.MJML != nil && in.HTML != nil:
+		return errs.Invalid("mjml", "Give the body in exactly one of 'mjml' and 'html', not both.")
+	case in.MJML == nil && in.HTML == nil:
+		return errs.Invalid("mjml", "Give the body in one of 'mjml' and 'html'.")
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+		max  int
+	}{{"mjml", in.MJML, MaxSourceBytes}, {"html", in.HTML, MaxSourceBytes}, {"text", in.Text, MaxTextBytes}} {
+		if f.v != nil && len(*f.v) > f.max {
+			return &errs.Unprocessable{Message: fmt.Sprintf("The '%s' field is larger than %d KB (%d bytes).", f.name, f.max>>10, f.max)}
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    **string
+	}{{"from", &in.From}, {"replyTo", &in.ReplyTo}} {
+		a, err := address(f.name, *f.v)
+		if err != nil {
+			return err
+		}
+		*f.v = a
+	}
+	if in.PreviewText = trimEmpty(in.PreviewText); in.PreviewText != nil {
+		if err := validate.MaxLen("previewText", *in.PreviewText, MaxPreviewTextLen); err != nil {
+			return err
+		}
+	}
+	sample, err := canonicalObject("sampleData", in.SampleData, MaxSampleBytes)
+	if err != nil {
+		return err
+	}
+	in.SampleData = sample
+	return nil
+}
+
+// Kind is what the body is written in.
+func (in *Input) Kind() string {
+	if in.MJML != nil {
+		return KindMJML
+	}
+	return KindHTML
+}
+
+// Source is the body as written.
+func (in *Input) Source() string {
+	if in.MJML != nil {
+		return *in.MJML
+	}
+	return *in.HTML
+}
+
+// Hash identifies the normalised input: the same template written again
+// has the same hash, so an unchanged PUT is found without compiling.
+func (in *Input) Hash() string {
+	raw, _ := json.Marshal(in) // a struct of strings and canonical JSON: cannot fail
+	sum := sha256.Sum256(append([]byte("template v1\n"), raw...))
+	return hex.EncodeToString(sum[:])
+}
+
+func dropEmpty(s *string) *string {
+	if s == nil || *s == "" {
+		return nil
+	}
+	return s
+}
+
+func trimEmpty(s *string) *string {
+	if s == nil {
+		return nil
+	}
+	t := strings.TrimSpace(*s)
+	if t == "" {
+		return nil
+	}
+	return &t
+}
+
+// address checks an optional sender address ("news@acme.com" or
+// "Acme <news@acme.com>"). Whether its domain may send is checked when
+// sending.
+func address(field string, s *string) (*string, error) {
+	if s = trimEmpty(s); s == nil {
+		return nil, nil
+	}
+	if len(*s) > MaxAddressLen {
+		return nil, errs.Invalid(field, "The '%s' field must be at most %d characters long.", field, MaxAddressLen)
+	}
+	a, err := mail.ParseAddress(*s)
+	if err != nil || !strings.Contains(a.Address[strings.LastIndexByte(a.Address, '@'):], ".") {
+		return nil, errs.Invalid(field, "The '%s' field must be an email address, such as news@example.com or \"Acme <news@example.com>\".", field)
+	}
+	return s, nil
+}
+
+// canonicalObject checks that raw (absent or null: none) is a JSON object of
+// at most max bytes and returns it with sorted keys and no spaces; numbers
+// keep their digits.
+func canonicalObject(field string, raw json.RawMessage, max int) (json.RawMessage, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if len(raw) > max {
+		return nil, errs.Invalid(field, "The '%s' field must be at most %d KB of JSON.", field, max>>10)
+	}
+	obj, err := decodeObject(raw)
+	if err != nil {
+		return nil, errs.Invalid(field, "The '%s' field must be a JSON object.", field)
+	}
+	out, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("templates: encode %s: %w", field, err)
+	}
+	return out, nil
+}
+
+// decodeObject decodes a JSON object, keeping numbers as json.Number.
+func decodeObject(raw []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil {
+		return nil, err
+	}
+	if obj == nil {
+		return nil, fmt.Errorf("templates: not an object")
+	}
+	return obj, nil
+}
+
+// Warning is a problem MJML found in a template it still compiled (an
+// unknown attribute, an invalid value), on a line of the MJML source.
+type Warning struct {
+	Line    int    `json:"line" dynamodbav:"line"`
+	Message string `json:"message" dynamodbav:"message"`
+}
+
+// Template is a template as the API shows it: its latest version.
+type Template struct {
+	ID               string          `json:"id"`
+	Name             string          `json:"name"`
+	Subject          string          `json:"subject"`
+	HTML             string          `json:"html"`
+	Text             string          `json:"text"`
+	MJML             *string         `json:"mjml"`
+	From             *string         `json:"from"`
+	ReplyTo          *string         `json:"replyTo"`
+	PreviewText      *string         `json:"previewText"`
+	SampleData       json.RawMessage `json:"sampleData"`
+	Variables        []string        `json:"variables"`
+	Warnings         []Warning       `json:"warnings"`
+	Version          int             `json:"version"`
+	CreatedAt        time.Time       `json:"createdAt"`
+	UpdatedAt        time.Time       `json:"updatedAt"`
+	VersionCreatedAt time.Time       `json:"versionCreatedAt"`
+}
+
+// Summary is a template in a list: no bodies.
+type Summary struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Subject   string    `json:"subject"`
+	Version   int       `json:"version"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Version is one immutable version of a template, whole.
+type Version struct {
+	TemplateID  string          `json:"templateId"`
+	Version     int             `json:"version"`
+	Name        string          `json:"name"`
+	Subject     string          `json:"subject"`
+	HTML        string          `json:"html"`
+	Text        string          `json:"text"`
+	MJML        *string         `json:"mjml"`
+	From        *string         `json:"from"`
+	ReplyTo     *string         `json:"replyTo"`
+	PreviewText *string         `json:"previewText"`
+	SampleData  json.RawMessage `json:"sampleData"`
+	Variables   []string        `json:"variables"`
+	Warnings    []Warning       `json:"warnings"`
+	CreatedAt   time.Time       `json:"createdAt"`
+}
+
+// VersionSummary is a version in a list: no bodies.
+type VersionSummary struct {
+	Version   int       `json:"version"`
+	Name      string    `json:"name"`
+	Subject   string    `json:"subject"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Rendered is a preview: the template rendered for some data and contact.
+type Rendered struct {
+	Subject string `json:"subject"`
+	HTML    string `json:"html"`
+	Text    string `json:"text"`
+}
+
+// PreviewInput is the body of POST /api/templates/{id}/preview; all optional.
+type PreviewInput struct {
+	Data      json.RawMessage `json:"data"`
+	ContactID *string         `json:"contactId"`
+	Version   *int            `json:"version"`
+}
+
+// Validate checks the preview's data and version.
+func (p *PreviewInput) Validate() error {
+	data, err := canonicalObject("data", p.Data, MaxPreviewData)
+	if err != nil {
+		return err
+	}
+	p.Data = data
+	if p.Version != nil && *p.Version < 1 {
+		return errs.Invalid("version", "The 'version' field must be a version number, from 1.")
+	}
+	if p.ContactID != nil && *p.ContactID == "" {
+		p.ContactID = nil
+	}
+	return nil
+}
+
+// Content is one version's content as stored, on the version item and
+// (the latest) on the head. Bodies are gzip-compressed binary attributes:
+// compiled MJML is verbose, and an item holds at most 400 KB.
+type Content struct {
+	Hash        string    `dynamodbav:"hash"`
+	Name        string    `dynamodbav:"name"`
+	Subject     string    `dynamodbav:"subject"`
+	Format      string    `dynamodbav:"format"`
+	Source      []byte    `dynamodbav:"source"`         // gzip of the MJML or HTML as written
+	HTML        []byte    `dynamodbav:"html,omitempty"` // gzip of the compiled HTML; absent when Format is html (the source is the HTML)
+	Text        []byte    `dynamodbav:"text"`           // gzip of the text body, given or generated
+	From        *string   `dynamodbav:"from,omitempty"`
+	ReplyTo     *string   `dynamodbav:"replyTo,omitempty"`
+	PreviewText *string   `dynamodbav:"previewText,omitempty"`
+	SampleData  string    `dynamodbav:"sampleData,omitempty"`
+	Variables   []string  `dynamodbav:"variables"`
+	Warnings    []Warning `dynamodbav:"warnings"`
+	Created     time.Time `dynamodbav:"versionCreatedAt"`
+}
+
+// size is about how many bytes the content takes in an item.
+func (c *Content) size() int {
+	n := len(c.Source) + len(c.HTML) + len(c.Text) + len(c.SampleData) + len(c.Name) + len(c.Subject) + 512
+	for _, v := range c.Variables {
+		n += len(v) + 3
+	}
+	for _, w := range c.Warnings {
+		n += len(w.Message) + 32
+	}
+	return n
+}
+
+// bodies are the decompressed source, compiled HTML and text.
+type bodies struct{ source, html, text string }
+
+func (c *Content) bodies() (bodies, error) {
+	var b bodies
+	var err error
+	if b.source, err = gunzip(c.Source); err != nil {
+		return b, err
+	}
+	b.html = b.source
+	if c.Format == KindMJML {
+		if b.html, err = gunzip(c.HTML); err != nil {
+			return b, err
+		}
+	}
+	if b.text, err = gunzip(c.Text); err != nil {
+		return b, err
+	}
+	return b, nil
+}
+
+// HeadItem is a template's head: the latest version's content and what
+// the template itself is (created, updated, how many versions).
+type HeadItem struct {
+	store.Key
+	GSI1PK  string `dynamodbav:"GSI1PK"`
+	GSI1SK  string `dynamodbav:"GSI1SK"`
+	GSI2PK  string `dynamodbav:"GSI2PK"`
+	GSI2SK  string `dynamodbav:"GSI2SK"`
+	Type    string `dynamodbav:"type"`
+	OrgID   string `dynamodbav:"orgId"`
+	ID      string `dynamodbav:"id"`
+	Version int    `dynamodbav:"version"` // the latest version, and the head's optimistic lock
+	Oldest  int    `dynamodbav:"oldest"`  // the oldest version kept
+	Content
+	CreatedAt time.Time `dynamodbav:"createdAt"`
+	UpdatedAt time.Time `dynamodbav:"updatedAt"`
+}
+
+// VersionItem is one immutable version.
+type VersionItem struct {
+	store.Key
+	Type       string `dynamodbav:"type"`
+	OrgID      string `dynamodbav:"orgId"`
+	TemplateID string `dynamodbav:"templateId"`
+	Version    int    `dynamodbav:"version"`
+	Content
+}
+
+// Item types (the stream consumer tells items apart by them).
+const (
+	HeadType    = "template"
+	VersionType = "templateVersion"
+)
+
+func (h *HeadItem) setKeys() {
+	h.Key = store.TemplateKey(h.OrgID, h.ID)
+	h.Type = HeadType
+	h.GSI1PK, h.GSI1SK = store.TemplatesByCreationPK(h.OrgID), store.TemplateCreatedSK(h.CreatedAt, h.ID)
+	h.GSI2PK, h.GSI2SK = store.TemplatesByNamePK(h.OrgID), store.TemplateNameSK(strings.ToLower(h.Name), h.ID)
+}
+
+// API is the template as the API shows it.
+func (h *HeadItem) API() (Template, error) {
+	b, err := h.bodies()
+	if err != nil {
+		return Template{}, err
+	}
+	t := Template{ID: h.ID, Name: h.Name, Subject: h.Subject, HTML: b.html, Text: b.text, From: h.From, ReplyTo: h.ReplyTo,
+		PreviewText: h.PreviewText, SampleData: rawOrNil(h.SampleData), Variables: nonNil(h.Variables), Warnings: nonNil(h.Warnings),
+		Version: h.Version, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, VersionCreatedAt: h.Created}
+	if h.Format == KindMJML {
+		t.MJML = &b.source
+	}
+	return t, nil
+}
+
+// Summary is the template as a list shows it.
+func (h *HeadItem) Summary() Summary {
+	return Summary{ID: h.ID, Name: h.Name, Subject: h.Subject, Version: h.Version, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt}
+}
+
+// API is the version as the API shows it.
+func (v *VersionItem) API() (Version, error) {
+	b, err := v.bodies()
+	if err != nil {
+		return Version{}, err
+	}
+	out := Version{TemplateID: v.TemplateID, Version: v.Version, Name: v.Name, Subject: v.Subject, HTML: b.html, Text: b.text,
+		From: v.From, ReplyTo: v.ReplyTo, PreviewText: v.PreviewText, SampleData: rawOrNil(v.SampleData),
+		Variables: nonNil(v.Variables), Warnings: nonNil(v.Warnings), CreatedAt: v.Created}
+	if v.Format == KindMJML {
+		out.MJML = &b.source
+	}
+	return out, nil
+}
+
+// Summary is the version as a list shows it.
+func (v *VersionItem) Summary() VersionSummary {
+	return VersionSummary{Version: v.Version, Name: v.Name, Subject: v.Subject, CreatedAt: v.Created}
+}
+
+func rawOrNil(s string) json.RawMessage {
+	if s == "" {
+		return nil
+	}
+	return json.RawMessage(s)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// gzipString compresses s.
+func gzipString(s string) []byte {
+	var buf bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // a valid level: cannot fail
+	_, _ = w.Write([]byte(s))                               // a bytes.Buffer: cannot fail
+	_ = w.Close()
+	return buf.Bytes()
+}
+
+// gunzip decompresses what gzipString compressed.
+func gunzip(b []byte) (string, error) {
+	r, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return "", fmt.Errorf("templates: decompress: %w", err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		return "", fmt.Errorf("templates: decompress: %w", err)
+	}
+	if !utf8.Valid(out) {
+		return "", fmt.Errorf("templates: decompress: not UTF-8")
+	}
+	return string(out), nil
+}

@@ -1,0 +1,355 @@
+package templates
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/sendwell/sendwell/shared/clock"
+	"github.com/sendwell/sendwell/shared/errs"
+	"github.com/sendwell/sendwell/shared/render"
+	"github.com/sendwell/sendwell/shared/store"
+	"github.com/sendwell/sendwell/shared/tenant"
+)
+
+// PreviewUnsubscribeURL is what {{ unsubscribeUrl }} shows in a preview:
+// a real link is made per recipient when sending.
+const PreviewUnsubscribeURL = "https://example.invalid/unsubscribe-preview"
+
+// putAttempts is how often a PUT reads the head and writes its version when
+// concurrent PUTs keep winning the race for the next version number.
+const putAttempts = 4
+
+var errNotFound = errs.NewNotFound("No template with this id exists in the organisation.")
+
+// Service is the templates domain.
+type Service struct {
+	repo   *repo
+	clock  clock.Clock
+	engine *render.Engine
+	// mjml compiles MJML (CompileMJML; tests may count or replace it).
+	mjml func(ctx context.Context, src string) (string, []Warning, error)
+}
+
+// NewService returns the templates service over st.
+func NewService(st *store.Store, clk clock.Clock) *Service {
+	return &Service{repo: &repo{st: st}, clock: clk, engine: render.NewEngine(), mjml: CompileMJML}
+}
+
+// Put creates (created true) or changes the template id of orgID. An input
+// whose hash equals the latest version's answers that version, read only:
+// nothing is compiled or written. Otherwise the input is compiled once and
+// written as the next version; when a concurrent PUT took that number
+// first, the head is read again and the version written after it.
+func (s *Service) Put(ctx context.Context, orgID, id string, in Input) (t Template, created bool, err error) {
+	if !ValidID(id) {
+		return Template{}, false, errs.Invalid("id", "The 'id' in the path must be 1 to %d lower-case letters, digits, '_' and '-', starting with a letter or digit, such as welcome-email.", MaxIDLen)
+	}
+	hash := in.Hash()
+	var c *Content
+	for attempt := 0; attempt < putAttempts; attempt++ {
+		old, err := s.repo.head(ctx, orgID, id, true)
+		if err != nil && !errors.Is(err, errs.ErrNotFound) {
+			return Template{}, false, err
+		}
+		if old != nil && old.Hash == hash {
+			t, err := old.API()
+			return t, false, err
+		}
+		if c == nil {
+			if c, err = s.compile(ctx, in, hash); err != nil {
+				return Template{}, false, err
+			}
+		}
+		h, prune := s.next(ctx, orgID, id, old, c)
+		err = s.repo.write(ctx, old, h, prune)
+		if errors.Is(err, errStale) || errors.Is(err, errVersionTaken) {
+			continue
+		}
+		if err != nil {
+			return Template{}, false, err
+		}
+		t, err := h.API()
+		return t, old == nil, err
+	}
+	return Template{}, false, errStale
+}
+
+// next is the head after old (nil: none) with c as its new latest version,
+// and the versions to delete to keep the plan's quota.
+func (s *Service) next(ctx context.Context, orgID, id string, old *HeadItem, c *Content) (*HeadItem, []int) {
+	now := s.clock.Now().UTC()
+	h := &HeadItem{OrgID: orgID, ID: id, Version: 1, Oldest: 1, CreatedAt: now}
+	if old != nil {
+		h.Version, h.Oldest, h.CreatedAt = old.Version+1, max(old.Oldest, 1), old.CreatedAt
+	}
+	h.UpdatedAt = now
+	h.Content = *c
+	h.Created = now
+	h.setKeys()
+	keep := versionQuota(ctx)
+	var prune []int
+	for n := h.Oldest; n <= h.Version-keep; n++ {
+		prune = append(prune, n)
+	}
+	h.Oldest = max(h.Oldest, h.Version-keep+1)
+	return h, prune
+}
+
+// versionQuota is how many versions the caller's plan keeps of a template.
+func versionQuota(ctx context.Context) int {
+	plan := tenant.DefaultPlan
+	if p, ok := tenant.From(ctx); ok && p.Plan != "" {
+		plan = p.Plan
+	}
+	return max(tenant.PlanByName(plan).Quotas.TemplateVersion, 1)
+}
+
+// compile checks the Liquid of every part as written (so its errors name
+// the lines the author wrote), compiles MJML to HTML, generates the text
+// when none was given, finds the variables, and compresses the bodies;
+// content too large for an item is a 422 naming the body's field.
+func (s *Service) compile(ctx context.Context, in Input, hash string) (*Content, error) {
+	source, kind := in.Source(), in.Kind()
+	text := ""
+	if in.Text != nil {
+		text = *in.Text
+	}
+	if _, err := s.engine.Compile(render.Source{Subject: in.Subject, HTML: source, Text: text}); err != nil {
+		return nil, err
+	}
+	html := source
+	var warnings []Warning
+	if kind == KindMJML {
+		var err error
+		if html, warnings, err = s.mjml(ctx, source); err != nil {
+			return nil, err
+		}
+	}
+	if in.Text == nil {
+		text = render.HTMLToText(html)
+	}
+	tpl, err := s.engine.Compile(render.Source{Subject: in.Subject, HTML: html, Text: text})
+	if err != nil {
+		return nil, err
+	}
+	c := Content{Hash: hash, Name: in.Name, Subject: in.Subject, Format: kind, Source: gzipString(source), Text: gzipString(text),
+		From: in.From, ReplyTo: in.ReplyTo, PreviewText: in.PreviewText, SampleData: string(in.SampleData),
+		Variables: tpl.Variables(), Warnings: warnings}
+	if kind == KindMJML {
+		c.HTML = gzipString(html)
+	}
+	if c.size() > maxStoredBytes {
+		return nil, &errs.Unprocessable{Message: fmt.Sprintf("The '%s' field compiles to a template too large to store: %d KB compressed, over the limit of %d KB.", kind, c.size()>>10, maxStoredBytes>>10)}
+	}
+	return &c, nil
+}
+
+// Get returns a template (one read).
+func (s *Service) Get(ctx context.Context, orgID, id string) (Template, error) {
+	h, err := s.head(ctx, orgID, id)
+	if err != nil {
+		return Template{}, err
+	}
+	return h.API()
+}
+
+func (s *Service) head(ctx context.Context, orgID, id string) (*HeadItem, error) {
+	if !ValidID(id) {
+		return nil, errNotFound
+	}
+	h, err := s.repo.head(ctx, orgID, id, false)
+	if errors.Is(err, errs.ErrNotFound) {
+		return nil, errNotFound
+	}
+	return h, err
+}
+
+// Delete deletes a template with all its versions.
+func (s *Service) Delete(ctx context.Context, orgID, id string) error {
+	if _, err := s.head(ctx, orgID, id); err != nil {
+		return err
+	}
+	return s.repo.remove(ctx, orgID, id)
+}
+
+// List returns a page of templates: newest first, or with a (lower-case)
+// name prefix in name order.
+func (s *Service) List(ctx context.Context, orgID, prefix string, limit int, start map[string]string) ([]Summary, map[string]string, error) {
+	items, next, err := s.repo.list(ctx, orgID, prefix, limit, start)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]Summary, len(items))
+	for i := range items {
+		out[i] = items[i].Summary()
+	}
+	return out, next, nil
+}
+
+// Versions returns a page of a template's versions, newest first. A
+// template always has a version, so an empty first page means no template.
+func (s *Service) Versions(ctx context.Context, orgID, id string, limit int, start map[string]string) ([]VersionSummary, map[string]string, error) {
+	if !ValidID(id) {
+		return nil, nil, errNotFound
+	}
+	items, next, err := s.repo.versions(ctx, orgID, id, limit, start)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(items) == 0 && start == nil {
+		return nil, nil, errNotFound
+	}
+	out := make([]VersionSummary, len(items))
+	for i := range items {
+		out[i] = items[i].Summary()
+	}
+	return out, next, nil
+}
+
+// Version returns version n of a template, whole.
+func (s *Service) Version(ctx context.Context, orgID, id string, n int) (Version, error) {
+	v, err := s.version(ctx, orgID, id, n)
+	if err != nil {
+		return Version{}, err
+	}
+	return v.API()
+}
+
+func (s *Service) version(ctx context.Context, orgID, id string, n int) (*VersionItem, error) {
+	if !ValidID(id) {
+		return nil, errNotFound
+	}
+	v, err := s.repo.version(ctx, orgID, id, n)
+	if errors.Is(err, errs.ErrNotFound) {
+		return nil, errs.NewNotFound("No such version of this template (it may have been deleted to keep the plan's quota of versions).")
+	}
+	return v, err
+}
+
+// Preview renders the template's latest version (or p.Version) with its
+// sample data merged with p.Data, and the contact p.ContactID. With strict,
+// a variable the template uses that the data lacks is a 422 naming it.
+func (s *Service) Preview(ctx context.Context, orgID, id string, p PreviewInput, strict bool) (Rendered, error) {
+	var (
+		content *Content
+		version int
+	)
+	if p.Version != nil {
+		v, err := s.version(ctx, orgID, id, *p.Version)
+		if err != nil {
+			return Rendered{}, err
+		}
+		content, version = &v.Content, v.Version
+	} else {
+		h, err := s.head(ctx, orgID, id)
+		if err != nil {
+			return Rendered{}, err
+		}
+		content, version = &h.Content, h.Version
+	}
+	vars := render.Vars{Contact: map[string]any{}, UnsubscribeURL: PreviewUnsubscribeURL}
+	if p.ContactID != nil {
+		c, err := s.repo.contact(ctx, orgID, *p.ContactID)
+		if errors.Is(err, errs.ErrNotFound) {
+			return Rendered{}, errs.NewNotFound("No contact with this id exists in the organisation.")
+		}
+		if err != nil {
+			return Rendered{}, err
+		}
+		vars.Contact = contactVars(c)
+	}
+	data, err := mergedData(content.SampleData, p.Data)
+	if err != nil {
+		return Rendered{}, err
+	}
+	vars.Data = data
+	b, err := content.bodies()
+	if err != nil {
+		return Rendered{}, err
+	}
+	tpl, err := s.engine.Cached(orgID+"/"+id+"/"+strconv.Itoa(version), render.Source{Subject: content.Subject, HTML: b.html, Text: b.text})
+	if err != nil {
+		return Rendered{}, err
+	}
+	out, err := tpl.Render(ctx, vars, render.Options{Strict: strict})
+	if err != nil {
+		return Rendered{}, err
+	}
+	return Rendered{Subject: out.Subject, HTML: out.HTML, Text: out.Text}, nil
+}
+
+// contactVars is a contact as templates see it: {{ contact.firstName }}.
+func contactVars(c *contactItem) map[string]any {
+	m := map[string]any{"id": c.ID, "email": c.Email, "properties": c.Properties, "tags": c.Tags}
+	if m["properties"] == nil {
+		m["properties"] = map[string]any{}
+	}
+	if c.Tags == nil {
+		m["tags"] = []string{}
+	}
+	if c.FirstName != nil {
+		m["firstName"] = *c.FirstName
+	}
+	if c.LastName != nil {
+		m["lastName"] = *c.LastName
+	}
+	return m
+}
+
+// mergedData is the sample data with the given data over it, object by
+// object (a given key replaces the sample's, except that two objects merge).
+func mergedData(sample string, given json.RawMessage) (map[string]any, error) {
+	out := map[string]any{}
+	if sample != "" {
+		m, err := decodeObject([]byte(sample))
+		if err != nil {
+			return nil, fmt.Errorf("templates: decode sample data: %w", err)
+		}
+		out = m
+	}
+	if len(given) > 0 {
+		m, err := decodeObject(given)
+		if err != nil {
+			return nil, fmt.Errorf("templates: decode preview data: %w", err)
+		}
+		merge(out, m)
+	}
+	return numbers(out).(map[string]any), nil
+}
+
+// numbers turns the json.Numbers of v into int64 (whole numbers) or
+// float64, as Liquid compares and formats numbers.
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64() // valid JSON number: at worst ±Inf
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = numbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = numbers(e)
+		}
+	}
+	return v
+}
+
+func merge(dst, src map[string]any) {
+	for k, v := range src {
+		if sv, ok := v.(map[string]any); ok {
+			if dv, ok := dst[k].(map[string]any); ok {
+				merge(dv, sv)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+}
