@@ -31,6 +31,19 @@ func (c *tenantAPI) call(method, path string, body any, headers ...string) *resp
 	return c.do(method, path, body, append(bearer(c.key), headers...)...)
 }
 
+// callCost makes one successful call and returns the AWS calls it made,
+// less the rate limit's UpdateItem, which it checks is exactly one.
+func (c *tenantAPI) callCost(method, path string, body any) map[string]int {
+	c.t.Helper()
+	c.env.Counter.Reset()
+	r := c.call(method, path, body)
+	require.Less(c.t, r.Status, 300, string(r.Body))
+	got := c.env.Counter.Snapshot()
+	assert.Equal(c.t, 1, got["DynamoDB.UpdateItem"], "the rate limit, %s %s", method, path)
+	delete(got, "DynamoDB.UpdateItem")
+	return got
+}
+
 func (c *tenantAPI) createContact(body map[string]any) map[string]any {
 	c.t.Helper()
 	r := c.call("POST", "/api/contacts", body)
