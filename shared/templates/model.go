@@ -230,24 +230,30 @@ type Warning struct {
 	Message string `json:"message" dynamodbav:"message"`
 }
 
+// Body is a version's content as the API shows it, in a template and in a
+// version alike.
+type Body struct {
+	Name        string          `json:"name"`
+	Subject     string          `json:"subject"`
+	HTML        string          `json:"html"`
+	Text        string          `json:"text"`
+	MJML        *string         `json:"mjml"`
+	From        *string         `json:"from"`
+	ReplyTo     *string         `json:"replyTo"`
+	PreviewText *string         `json:"previewText"`
+	SampleData  json.RawMessage `json:"sampleData"`
+	Variables   []string        `json:"variables"`
+	Warnings    []Warning       `json:"warnings"`
+}
+
 // Template is a template as the API shows it: its latest version.
 type Template struct {
-	ID               string          `json:"id"`
-	Name             string          `json:"name"`
-	Subject          string          `json:"subject"`
-	HTML             string          `json:"html"`
-	Text             string          `json:"text"`
-	MJML             *string         `json:"mjml"`
-	From             *string         `json:"from"`
-	ReplyTo          *string         `json:"replyTo"`
-	PreviewText      *string         `json:"previewText"`
-	SampleData       json.RawMessage `json:"sampleData"`
-	Variables        []string        `json:"variables"`
-	Warnings         []Warning       `json:"warnings"`
-	Version          int             `json:"version"`
-	CreatedAt        time.Time       `json:"createdAt"`
-	UpdatedAt        time.Time       `json:"updatedAt"`
-	VersionCreatedAt time.Time       `json:"versionCreatedAt"`
+	ID string `json:"id"`
+	Body
+	Version          int       `json:"version"`
+	CreatedAt        time.Time `json:"createdAt"`
+	UpdatedAt        time.Time `json:"updatedAt"`
+	VersionCreatedAt time.Time `json:"versionCreatedAt"`
 }
 
 // Summary is a template in a list: no bodies.
@@ -262,20 +268,10 @@ type Summary struct {
 
 // Version is one immutable version of a template, whole.
 type Version struct {
-	TemplateID  string          `json:"templateId"`
-	Version     int             `json:"version"`
-	Name        string          `json:"name"`
-	Subject     string          `json:"subject"`
-	HTML        string          `json:"html"`
-	Text        string          `json:"text"`
-	MJML        *string         `json:"mjml"`
-	From        *string         `json:"from"`
-	ReplyTo     *string         `json:"replyTo"`
-	PreviewText *string         `json:"previewText"`
-	SampleData  json.RawMessage `json:"sampleData"`
-	Variables   []string        `json:"variables"`
-	Warnings    []Warning       `json:"warnings"`
-	CreatedAt   time.Time       `json:"createdAt"`
+	TemplateID string `json:"templateId"`
+	Version    int    `json:"version"`
+	Body
+	CreatedAt time.Time `json:"createdAt"`
 }
 
 // VersionSummary is a version in a list: no bodies.
@@ -349,22 +345,22 @@ func (c *Content) size() int {
 }
 
 // bodies are the decompressed source, compiled HTML and text.
-type bodies struct{ source, html, text string }
-
-func (c *Content) bodies() (bodies, error) {
-	var b bodies
-	var err error
-	if b.source, err = gunzip(c.Source); err != nil {
-		return b, err
+// body decompresses the content into what the API shows.
+func (c *Content) body() (Body, error) {
+	source, err := gunzip(c.Source)
+	if err != nil {
+		return Body{}, err
 	}
-	b.html = b.source
+	b := Body{Name: c.Name, Subject: c.Subject, HTML: source, From: c.From, ReplyTo: c.ReplyTo, PreviewText: c.PreviewText,
+		SampleData: rawOrNil(c.SampleData), Variables: nonNil(c.Variables), Warnings: nonNil(c.Warnings)}
 	if c.Format == KindMJML {
-		if b.html, err = gunzip(c.HTML); err != nil {
-			return b, err
+		b.MJML = &source
+		if b.HTML, err = gunzip(c.HTML); err != nil {
+			return Body{}, err
 		}
 	}
-	if b.text, err = gunzip(c.Text); err != nil {
-		return b, err
+	if b.Text, err = gunzip(c.Text); err != nil {
+		return Body{}, err
 	}
 	return b, nil
 }
@@ -412,17 +408,11 @@ func (h *HeadItem) setKeys() {
 
 // API is the template as the API shows it.
 func (h *HeadItem) API() (Template, error) {
-	b, err := h.bodies()
+	b, err := h.body()
 	if err != nil {
 		return Template{}, err
 	}
-	t := Template{ID: h.ID, Name: h.Name, Subject: h.Subject, HTML: b.html, Text: b.text, From: h.From, ReplyTo: h.ReplyTo,
-		PreviewText: h.PreviewText, SampleData: rawOrNil(h.SampleData), Variables: nonNil(h.Variables), Warnings: nonNil(h.Warnings),
-		Version: h.Version, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, VersionCreatedAt: h.Created}
-	if h.Format == KindMJML {
-		t.MJML = &b.source
-	}
-	return t, nil
+	return Template{ID: h.ID, Body: b, Version: h.Version, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, VersionCreatedAt: h.Created}, nil
 }
 
 // Summary is the template as a list shows it.
@@ -432,17 +422,11 @@ func (h *HeadItem) Summary() Summary {
 
 // API is the version as the API shows it.
 func (v *VersionItem) API() (Version, error) {
-	b, err := v.bodies()
+	b, err := v.body()
 	if err != nil {
 		return Version{}, err
 	}
-	out := Version{TemplateID: v.TemplateID, Version: v.Version, Name: v.Name, Subject: v.Subject, HTML: b.html, Text: b.text,
-		From: v.From, ReplyTo: v.ReplyTo, PreviewText: v.PreviewText, SampleData: rawOrNil(v.SampleData),
-		Variables: nonNil(v.Variables), Warnings: nonNil(v.Warnings), CreatedAt: v.Created}
-	if v.Format == KindMJML {
-		out.MJML = &b.source
-	}
-	return out, nil
+	return Version{TemplateID: v.TemplateID, Version: v.Version, Body: b, CreatedAt: v.Created}, nil
 }
 
 // Summary is the version as a list shows it.

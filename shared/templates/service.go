@@ -266,11 +266,11 @@ func (s *Service) Preview(ctx context.Context, orgID, id string, p PreviewInput,
 		return Rendered{}, err
 	}
 	vars.Data = data
-	b, err := content.bodies()
+	b, err := content.body()
 	if err != nil {
 		return Rendered{}, err
 	}
-	tpl, err := s.engine.Cached(orgID+"/"+id+"/"+strconv.Itoa(version), render.Source{Subject: content.Subject, HTML: b.html, Text: b.text})
+	tpl, err := s.engine.Cached(orgID+"/"+id+"/"+strconv.Itoa(version), render.Source{Subject: content.Subject, HTML: b.HTML, Text: b.Text})
 	if err != nil {
 		return Rendered{}, err
 	}
