@@ -106,20 +106,6 @@ func LoginFailSourceKey(email, ip string, window time.Time) Key {
 // MinuteSK is the sort key of a per-minute counter.
 func MinuteSK(t time.Time) string { return prefixMin + minute(t) }
 
-// MinuteFromSK is the start of the minute a MinuteSK names; false when sk is
-// not a MinuteSK.
-func MinuteFromSK(sk string) (time.Time, bool) {
-	rest, ok := strings.CutPrefix(sk, prefixMin)
-	if !ok {
-		return time.Time{}, false
-	}
-	n, err := strconv.ParseInt(rest, 10, 64)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return time.Unix(n*60, 0).UTC(), true
-}
-
 // RateLimitPK is the partition of a tenant's per-minute request counters,
 // apart from its main partition, which bulk imports keep busy.
 func RateLimitPK(orgID string) string { return OrgPK(orgID) + partRate }
@@ -145,18 +131,12 @@ func ContactPrefix() string { return prefixContact }
 // by creation time.
 func ContactSK(contactID string) string { return prefixContact + contactID }
 
-// ContactIDFromSK is the contact id of a ContactSK; "" when sk is not one.
-func ContactIDFromSK(sk string) string { return after(sk, prefixContact) }
-
 // ContactKey is one contact in its tenant's partition.
 func ContactKey(orgID, contactID string) Key { return Key{OrgPK(orgID), ContactSK(contactID)} }
 
 // ContactEmailKey is the lookup that makes a (lower-cased) email unique
 // within a tenant and finds its contact in one read.
 func ContactEmailKey(orgID, email string) Key { return Key{OrgPK(orgID), prefixCEmail + email} }
-
-// ContactEmailPrefix is the sort-key prefix of a tenant's email lookups.
-func ContactEmailPrefix() string { return prefixCEmail }
 
 // EmailFromContactEmailSK is the email of a ContactEmailKey's sort key; ""
 // when sk is not one.
@@ -188,9 +168,6 @@ func EventSK(eventID string) string { return prefixEvent + eventID }
 // EventPrefix is the sort-key prefix of events.
 func EventPrefix() string { return prefixEvent }
 
-// EventIDFromSK is the event id of an EventSK; "" when sk is not one.
-func EventIDFromSK(sk string) string { return after(sk, prefixEvent) }
-
 // EventNamePK is the GSI1 partition of one contact's events of one name.
 func EventNamePK(orgID, contactID, name string) string {
 	return EventsPK(orgID, contactID) + "#" + name
@@ -198,15 +175,6 @@ func EventNamePK(orgID, contactID, name string) string {
 
 // ImportKey is a bulk import's record.
 func ImportKey(orgID, importID string) Key { return Key{OrgPK(orgID), prefixImport + importID} }
-
-// ImportIDFromSK is the import id of an ImportKey's sort key; "" when sk is not one.
-func ImportIDFromSK(sk string) string { return after(sk, prefixImport) }
-
-// UserIDFromSK is the user id of a UserKey's sort key; "" when sk is not one.
-func UserIDFromSK(sk string) string { return after(sk, prefixUsr) }
-
-// APIKeyIDFromSK is the key id of an APIKeyKey's sort key; "" when sk is not one.
-func APIKeyIDFromSK(sk string) string { return after(sk, prefixKey) }
 
 // after is what follows prefix in s, or "" when s does not start with it.
 func after(s, prefix string) string {
@@ -255,9 +223,6 @@ func DomainPrefix() string { return prefixDomain }
 // DomainKey is one sending domain in its tenant's partition.
 func DomainKey(orgID, domainID string) Key { return Key{OrgPK(orgID), DomainSK(domainID)} }
 
-// DomainIDFromSK is the domain id of a DomainSK; "" when sk is not one.
-func DomainIDFromSK(sk string) string { return after(sk, prefixDomain) }
-
 // DomainClaimKey is the global claim of a (normalised) domain name by one
 // tenant.
 func DomainClaimKey(name string) Key { return Key{prefixDomainClaim + name, skLookup} }
@@ -283,10 +248,6 @@ func TemplateKey(orgID, templateID string) Key {
 	return Key{OrgPK(orgID), prefixTemplate + templateID}
 }
 
-// TemplateIDFromSK is the template id of a TemplateKey's sort key; "" when
-// sk is not one.
-func TemplateIDFromSK(sk string) string { return after(sk, prefixTemplate) }
-
 // TemplateVersionsPK is the partition of one template's versions.
 func TemplateVersionsPK(orgID, templateID string) string {
 	return OrgPK(orgID) + partTemplateVers + templateID
@@ -302,17 +263,6 @@ func TemplateVersionPrefix() string { return prefixTemplateVer }
 // TemplateVersionKey is version n of a template.
 func TemplateVersionKey(orgID, templateID string, n int) Key {
 	return Key{TemplateVersionsPK(orgID, templateID), TemplateVersionSK(n)}
-}
-
-// TemplateVersionFromSK is the version number of a TemplateVersionSK; false
-// when sk is not one.
-func TemplateVersionFromSK(sk string) (int, bool) {
-	rest, ok := strings.CutPrefix(sk, prefixTemplateVer)
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.Atoi(rest)
-	return n, err == nil && n > 0
 }
 
 // TemplatesByCreationPK is the GSI1 partition of a tenant's templates,

@@ -459,35 +459,6 @@ func (s *Store) QueryKeys(ctx context.Context, pk, skPrefix string, fn func([]Ke
 	return nil
 }
 
-// QueryRange reads every item of partition pk whose sort key lies between
-// from and to (inclusive) into out, a pointer to a slice, following
-// DynamoDB's pages. Meant for small ranges (a window of per-minute counters).
-func (s *Store) QueryRange(ctx context.Context, pk, from, to string, out any) error {
-	in := &dynamodb.QueryInput{
-		TableName:              &s.Table,
-		KeyConditionExpression: aws.String("PK = :pk AND SK BETWEEN :from AND :to"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk":   &types.AttributeValueMemberS{Value: pk},
-			":from": &types.AttributeValueMemberS{Value: from},
-			":to":   &types.AttributeValueMemberS{Value: to},
-		},
-	}
-	kind := Key{PK: pk, SK: from}.Kind()
-	var items []map[string]types.AttributeValue
-	pages := dynamodb.NewQueryPaginator(s.DB, in)
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return fail("query range "+kind, err)
-		}
-		items = append(items, page.Items...)
-	}
-	if err := attributevalue.UnmarshalListOfMaps(items, out); err != nil {
-		return fmt.Errorf("store: decode range of %s: %w", kind, err)
-	}
-	return nil
-}
-
 // Chunks splits s into consecutive slices of at most n elements (n > 0),
 // sharing s's backing array; nil for an empty s.
 func Chunks[T any](s []T, n int) [][]T {
