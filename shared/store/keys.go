@@ -134,6 +134,9 @@ func ContactSK(contactID string) string { return prefixContact + contactID }
 // ContactKey is one contact in its tenant's partition.
 func ContactKey(orgID, contactID string) Key { return Key{OrgPK(orgID), ContactSK(contactID)} }
 
+// ContactEmailPrefix is the sort-key prefix of a tenant's email lookups.
+func ContactEmailPrefix() string { return prefixCEmail }
+
 // ContactEmailKey is the lookup that makes a (lower-cased) email unique
 // within a tenant and finds its contact in one read.
 func ContactEmailKey(orgID, email string) Key { return Key{OrgPK(orgID), prefixCEmail + email} }
