@@ -117,7 +117,11 @@ type StreamHandler func(context.Context, events.DynamoDBEvent) (events.DynamoDBE
 type Worker[H SQSHandler | StreamHandler] struct {
 	Name  string
 	Needs []string
-	Build func(d *Deps) (H, error)
+	// Secret: the worker reads the JWT secret at cold start, as the API
+	// functions do (the send worker signs unsubscribe and tracking links
+	// with a key derived from it).
+	Secret bool
+	Build  func(d *Deps) (H, error)
 }
 
 // RunAPI is the whole main of an API function: JSON logs with the request
@@ -144,7 +148,7 @@ func RunWorker[H SQSHandler | StreamHandler](w Worker[H]) {
 		setupLogs()
 		fail(w.Name, err)
 	}
-	d := mustDeps(w.Name, false)
+	d := mustDeps(w.Name, w.Secret)
 	h, err := w.Build(d)
 	if err != nil {
 		fail(w.Name, err)
@@ -158,7 +162,7 @@ func setupLogs() {
 	slog.SetDefault(slog.New(logx.NewHandler(lambdacontext.NewLogHandler())))
 }
 
-func mustDeps(function string, api bool) *Deps {
+func mustDeps(function string, secret bool) *Deps {
 	setupLogs()
 	ctx := context.Background()
 	cfg, err := config.FromEnv()
@@ -169,7 +173,7 @@ func mustDeps(function string, api bool) *Deps {
 	if err != nil {
 		fail(function, err)
 	}
-	if api {
+	if secret {
 		if err := cfg.LoadJWTSecret(ctx, func(ctx context.Context, name string) (string, error) { return awsx.ReadParameter(ctx, awsCfg, name) }); err != nil {
 			fail(function, err)
 		}

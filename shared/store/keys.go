@@ -285,3 +285,177 @@ func TemplatesByNamePK(orgID string) string { return OrgPK(orgID) + partTemplate
 // TemplateNameSK is a template's GSI2 sort key: its lower-cased name, then
 // its id (names need not be unique).
 func TemplateNameSK(lowerName, templateID string) string { return lowerName + "#" + templateID }
+
+// Messages (sends).
+//
+// A send has a partition of its own, so the writes of its life (accepted,
+// claimed, sent, delivered, opened, …) spread over the table instead of
+// queueing on the tenant's: the send item (SK "SEND") and its timeline
+// (SK "EV#<event time>#<type>#<key>", in event-time order). Lists use sparse
+// indexes the send item carries: GSI1 every send newest first, GSI2 by
+// recipient, GSI3 by contact, GSI4 by template, GSI5 by status (scheduled
+// sends soonest first). A send's tags are keys-only items in partitions of
+// their own, written with it. A scheduled send carries the Due index's keys
+// until the scheduler has enqueued it.
+const (
+	partSend         = "#MSG#"
+	skSend           = "SEND"
+	prefixTimeline   = "EV#"
+	partSends        = "#SENDS"
+	partSendTo       = "#SENDTO#"
+	partSendContact  = "#SENDC#"
+	partSendTemplate = "#SENDT#"
+	partSendStatus   = "#SENDST#"
+	partSendTag      = "#SENDTAG#"
+	partSuppression  = "#SUPP"
+	partSuppReason   = "#SUPPR#"
+	prefixSupp       = "SUPP#"
+	partStats        = "#STATS#"
+	partUsage        = "#USAGE"
+	prefixMonth      = "MONTH#"
+	prefixDue        = "DUE#"
+
+	// The Due index: a sparse GSI of everything waiting for a time.
+	AttrDuePK  = "DuePK"
+	AttrDueSK  = "DueSK"
+	IndexDue   = "Due"
+	AttrGSI3PK = "GSI3PK"
+	AttrGSI3SK = "GSI3SK"
+	AttrGSI4PK = "GSI4PK"
+	AttrGSI4SK = "GSI4SK"
+	AttrGSI5PK = "GSI5PK"
+	AttrGSI5SK = "GSI5SK"
+	IndexGSI3  = "GSI3"
+	IndexGSI4  = "GSI4"
+	IndexGSI5  = "GSI5"
+
+	// DueShards is how many partitions one minute's due items spread over.
+	DueShards = 8
+	// StatsShards is how many partitions a tenant's counters spread over.
+	StatsShards = 8
+)
+
+// SendPK is the partition of one send: the send and its timeline.
+func SendPK(orgID, sendID string) string { return OrgPK(orgID) + partSend + sendID }
+
+// SendKey is a send's item.
+func SendKey(orgID, sendID string) Key { return Key{SendPK(orgID, sendID), skSend} }
+
+// SendSK is the sort key of a send's item.
+func SendSK() string { return skSend }
+
+// TimelineSK is the sort key of one event of a send's timeline: the event's
+// time (fixed width, UTC), its type and a key that tells apart two events
+// of one type at one time. The same event recorded twice has the same key.
+func TimelineSK(at time.Time, typ, key string) string {
+	return prefixTimeline + at.UTC().Format("2006-01-02T15:04:05.000000000Z") + "#" + typ + "#" + key
+}
+
+// TimelinePrefix is the sort-key prefix of a send's timeline.
+func TimelinePrefix() string { return prefixTimeline }
+
+// SendsPK is the GSI1 partition of a tenant's sends (GSI1SK: the send id, a
+// ULID of its creation).
+func SendsPK(orgID string) string { return OrgPK(orgID) + partSends }
+
+// SendsToPK is the GSI2 partition of a tenant's sends to one (lower-cased) address.
+func SendsToPK(orgID, email string) string { return OrgPK(orgID) + partSendTo + email }
+
+// SendsByContactPK is the GSI3 partition of a tenant's sends to one contact.
+func SendsByContactPK(orgID, contactID string) string {
+	return OrgPK(orgID) + partSendContact + contactID
+}
+
+// SendsByTemplatePK is the GSI4 partition of a tenant's sends of one template.
+func SendsByTemplatePK(orgID, templateID string) string {
+	return OrgPK(orgID) + partSendTemplate + templateID
+}
+
+// SendsByStatusPK is the GSI5 partition of a tenant's sends in one status.
+func SendsByStatusPK(orgID, status string) string { return OrgPK(orgID) + partSendStatus + status }
+
+// ScheduledSK is a scheduled send's GSI5 sort key: when it is due, then
+// its id, so scheduled sends list soonest first. Sends in other statuses
+// have their id as GSI5SK.
+func ScheduledSK(at time.Time, sendID string) string {
+	return at.UTC().Format("2006-01-02T15:04:05.000Z") + "#" + sendID
+}
+
+// SendTagPK is the partition listing a tenant's sends with one tag
+// (key=value), newest first.
+func SendTagPK(orgID, key, value string) string {
+	return OrgPK(orgID) + partSendTag + key + "=" + value
+}
+
+// SendTagKey is one send's membership of a tag.
+func SendTagKey(orgID, key, value, sendID string) Key {
+	return Key{SendTagPK(orgID, key, value), sendID}
+}
+
+// SuppressionPK is the partition of a tenant's suppression list, apart
+// from its contacts: an entry survives the contact's deletion.
+func SuppressionPK(orgID string) string { return OrgPK(orgID) + partSuppression }
+
+// SuppressionPrefix is the sort-key prefix of suppression entries.
+func SuppressionPrefix() string { return prefixSupp }
+
+// SuppressionKey is the entry of one (lower-cased) address.
+func SuppressionKey(orgID, email string) Key {
+	return Key{SuppressionPK(orgID), prefixSupp + email}
+}
+
+// SuppressionsByReasonPK is the GSI1 partition of a tenant's suppression
+// entries of one reason (GSI1SK: the address).
+func SuppressionsByReasonPK(orgID, reason string) string {
+	return OrgPK(orgID) + partSuppReason + reason
+}
+
+// StatsPK is one of a tenant's counter partitions; a send's counters go to
+// the shard its id hashes to, and readers add the shards up.
+func StatsPK(orgID string, shard int) string {
+	return OrgPK(orgID) + partStats + strconv.Itoa(shard)
+}
+
+// StatsDayKey is the counters of a UTC day in one shard.
+func StatsDayKey(orgID string, shard int, t time.Time) Key {
+	return Key{StatsPK(orgID, shard), "DAY#" + t.UTC().Format("2006-01-02")}
+}
+
+// StatsHourKey is the counters of a UTC hour in one shard.
+func StatsHourKey(orgID string, shard int, t time.Time) Key {
+	return Key{StatsPK(orgID, shard), "HOUR#" + t.UTC().Format("2006-01-02T15")}
+}
+
+// StatsTemplateDayKey is one template's counters of a UTC day in one shard.
+func StatsTemplateDayKey(orgID string, shard int, templateID string, t time.Time) Key {
+	return Key{StatsPK(orgID, shard), "TPL#" + templateID + "#DAY#" + t.UTC().Format("2006-01-02")}
+}
+
+// UsageKey is a tenant's use of its monthly quotas in the UTC month of t.
+func UsageKey(orgID string, t time.Time) Key {
+	return Key{OrgPK(orgID) + partUsage, prefixMonth + t.UTC().Format("2006-01")}
+}
+
+// DuePK is the Due-index partition of one shard of one minute's due items.
+func DuePK(t time.Time, shard int) string { return prefixDue + minute(t) + "#" + strconv.Itoa(shard) }
+
+// DueSK is a due item's Due-index sort key: its time in milliseconds
+// (fixed width), so a bucket reads in time order.
+func DueSK(at time.Time, sendID string) string {
+	return fmt.Sprintf("%015d#%s", at.UnixMilli(), sendID)
+}
+
+// DueShard is the shard of a due item, from its id.
+func DueShard(id string) int { return int(fnv32(id) % DueShards) }
+
+// StatsShard is the counter shard of a send, from its id.
+func StatsShard(id string) int { return int(fnv32(id) % StatsShards) }
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}

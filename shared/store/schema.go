@@ -18,7 +18,7 @@ type Creator interface {
 	UpdateTimeToLive(context.Context, *dynamodb.UpdateTimeToLiveInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
 }
 
-// EnsureTable creates the table as template.yaml declares it (keys, GSI1,
+// EnsureTable creates the table as template.yaml declares it (keys, GSI1 to GSI5, Due,
 // stream, TTL) unless it exists. Used by the local stack and the tests; in AWS
 // the template creates it.
 func EnsureTable(ctx context.Context, db Creator, name string) error {
@@ -34,10 +34,11 @@ func EnsureTable(ctx context.Context, db Creator, name string) error {
 		return types.KeySchemaElement{AttributeName: aws.String(n), KeyType: t}
 	}
 	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            &name,
-		BillingMode:          types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{s(AttrPK), s(AttrSK), s(AttrGSI1PK), s(AttrGSI1SK), s(AttrGSI2PK), s(AttrGSI2SK)},
-		KeySchema:            []types.KeySchemaElement{k(AttrPK, types.KeyTypeHash), k(AttrSK, types.KeyTypeRange)},
+		TableName:   &name,
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{s(AttrPK), s(AttrSK), s(AttrGSI1PK), s(AttrGSI1SK), s(AttrGSI2PK), s(AttrGSI2SK),
+			s(AttrGSI3PK), s(AttrGSI3SK), s(AttrGSI4PK), s(AttrGSI4SK), s(AttrGSI5PK), s(AttrGSI5SK), s(AttrDuePK), s(AttrDueSK)},
+		KeySchema: []types.KeySchemaElement{k(AttrPK, types.KeyTypeHash), k(AttrSK, types.KeyTypeRange)},
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
 			IndexName:  aws.String(IndexGSI1),
 			KeySchema:  []types.KeySchemaElement{k(AttrGSI1PK, types.KeyTypeHash), k(AttrGSI1SK, types.KeyTypeRange)},
@@ -46,6 +47,22 @@ func EnsureTable(ctx context.Context, db Creator, name string) error {
 			IndexName:  aws.String(IndexGSI2),
 			KeySchema:  []types.KeySchemaElement{k(AttrGSI2PK, types.KeyTypeHash), k(AttrGSI2SK, types.KeyTypeRange)},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}, {
+			IndexName:  aws.String(IndexGSI3),
+			KeySchema:  []types.KeySchemaElement{k(AttrGSI3PK, types.KeyTypeHash), k(AttrGSI3SK, types.KeyTypeRange)},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}, {
+			IndexName:  aws.String(IndexGSI4),
+			KeySchema:  []types.KeySchemaElement{k(AttrGSI4PK, types.KeyTypeHash), k(AttrGSI4SK, types.KeyTypeRange)},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}, {
+			IndexName:  aws.String(IndexGSI5),
+			KeySchema:  []types.KeySchemaElement{k(AttrGSI5PK, types.KeyTypeHash), k(AttrGSI5SK, types.KeyTypeRange)},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}, {
+			IndexName:  aws.String(IndexDue),
+			KeySchema:  []types.KeySchemaElement{k(AttrDuePK, types.KeyTypeHash), k(AttrDueSK, types.KeyTypeRange)},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
 		}},
 		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages},
 	})
