@@ -111,10 +111,15 @@ type SQSHandler func(context.Context, events.SQSEvent) (events.SQSEventResponse,
 // StreamHandler is a DynamoDB stream consumer's Lambda handler.
 type StreamHandler func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
 
+// EventHandler is the Lambda handler of a function EventBridge invokes (a
+// rule's events, or a schedule's ticks). An error makes Lambda retry the
+// event (asynchronous invocation: twice, then the function's DLQ).
+type EventHandler func(context.Context, events.EventBridgeEvent) error
+
 // Worker is a function fed by an event source: its name, the settings it
-// cannot start without, and how it builds its handler (H is SQSHandler or
-// StreamHandler).
-type Worker[H SQSHandler | StreamHandler] struct {
+// cannot start without, and how it builds its handler (H is SQSHandler,
+// StreamHandler or EventHandler).
+type Worker[H SQSHandler | StreamHandler | EventHandler] struct {
 	Name  string
 	Needs []string
 	// Secret: the worker reads the JWT secret at cold start, as the API
@@ -143,7 +148,7 @@ func RunAPI(apis ...API) {
 }
 
 // RunWorker is the whole main of a queue worker or stream consumer.
-func RunWorker[H SQSHandler | StreamHandler](w Worker[H]) {
+func RunWorker[H SQSHandler | StreamHandler | EventHandler](w Worker[H]) {
 	if err := config.Require(w.Needs...); err != nil {
 		setupLogs()
 		fail(w.Name, err)
