@@ -22,6 +22,10 @@ var groups = map[string][]string{
 	"changes":   {"shared/changes"},
 	"templates": {"shared/templates"},
 	"domains":   {"shared/domains"},
+	"messages":  {"shared/messages", "shared/sends"},
+	// How template versions are stored: written by templates, read by the
+	// messages functions, which must not link mjml-go.
+	"template-store": {"shared/templates/stored"},
 }
 
 // functionGroups says which groups each function may link. The changes
@@ -33,7 +37,7 @@ var functionGroups = map[string][]string{
 	"import-worker": {"contacts"},
 	"changes":       {"changes", "contacts"},
 	"public":        {},
-	"templates":     {"templates"},
+	"templates":     {"templates", "template-store"},
 	"domains":       {"domains"},
 }
 
@@ -106,12 +110,14 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-// groupOf is the group owning pkg: a group's package or one below it.
+// groupOf is the group owning pkg: a group's package or one below it, the
+// longest such package winning (shared/templates/stored is not templates).
 func groupOf(owner map[string]string, pkg string) (string, bool) {
+	best, group := "", ""
 	for p, g := range owner {
-		if pkg == p || strings.HasPrefix(pkg, p+"/") {
-			return g, true
+		if (pkg == p || strings.HasPrefix(pkg, p+"/")) && len(p) > len(best) {
+			best, group = p, g
 		}
 	}
-	return "", false
+	return group, best != ""
 }

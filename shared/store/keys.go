@@ -459,3 +459,7 @@ func fnv32(s string) uint32 {
 	}
 	return h
 }
+
+// SchedulerWatermarkKey is the scheduler's one global item: the minute up
+// to which every Due-index bucket has been read.
+func SchedulerWatermarkKey() Key { return Key{"SCHEDULER", "WATERMARK"} }

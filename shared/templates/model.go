@@ -5,20 +5,17 @@
 package templates
 
 import (
-	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/mail"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sendwell/sendwell/shared/errs"
 	"github.com/sendwell/sendwell/shared/store"
+	"github.com/sendwell/sendwell/shared/templates/stored"
 	"github.com/sendwell/sendwell/shared/validate"
 )
 
@@ -198,7 +195,7 @@ func canonicalObject(field string, raw json.RawMessage, max int) (json.RawMessag
 	if len(raw) > max {
 		return nil, errs.Invalid(field, "The '%s' field must be at most %d KB of JSON.", field, max>>10)
 	}
-	obj, err := decodeObject(raw)
+	obj, err := stored.DecodeObject(raw)
 	if err != nil {
 		return nil, errs.Invalid(field, "The '%s' field must be a JSON object.", field)
 	}
@@ -209,26 +206,8 @@ func canonicalObject(field string, raw json.RawMessage, max int) (json.RawMessag
 	return out, nil
 }
 
-// decodeObject decodes a JSON object, keeping numbers as json.Number.
-func decodeObject(raw []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
-		return nil, err
-	}
-	if obj == nil {
-		return nil, fmt.Errorf("templates: not an object")
-	}
-	return obj, nil
-}
-
-// Warning is a problem MJML found in a template it still compiled (an
-// unknown attribute, an invalid value), on a line of the MJML source.
-type Warning struct {
-	Line    int    `json:"line" dynamodbav:"line"`
-	Message string `json:"message" dynamodbav:"message"`
-}
+// Warning is a problem MJML found in a template it still compiled.
+type Warning = stored.Warning
 
 // Body is a version's content as the API shows it, in a template and in a
 // version alike.
@@ -312,42 +291,13 @@ func (p *PreviewInput) Validate() error {
 	return nil
 }
 
-// Content is one version's content as stored, on the version item and
-// (the latest) on the head. Bodies are gzip-compressed binary attributes:
-// compiled MJML is verbose, and an item holds at most 400 KB.
-type Content struct {
-	Hash        string    `dynamodbav:"hash"`
-	Name        string    `dynamodbav:"name"`
-	Subject     string    `dynamodbav:"subject"`
-	Format      string    `dynamodbav:"format"`
-	Source      []byte    `dynamodbav:"source"`         // gzip of the MJML or HTML as written
-	HTML        []byte    `dynamodbav:"html,omitempty"` // gzip of the compiled HTML; absent when Format is html (the source is the HTML)
-	Text        []byte    `dynamodbav:"text"`           // gzip of the text body, given or generated
-	From        *string   `dynamodbav:"from,omitempty"`
-	ReplyTo     *string   `dynamodbav:"replyTo,omitempty"`
-	PreviewText *string   `dynamodbav:"previewText,omitempty"`
-	SampleData  string    `dynamodbav:"sampleData,omitempty"`
-	Variables   []string  `dynamodbav:"variables"`
-	Warnings    []Warning `dynamodbav:"warnings"`
-	Created     time.Time `dynamodbav:"versionCreatedAt"`
-}
+// Content is one version's content as stored (shared/templates/stored:
+// the send worker reads it too, without linking this package).
+type Content = stored.Content
 
-// size is about how many bytes the content takes in an item.
-func (c *Content) size() int {
-	n := len(c.Source) + len(c.HTML) + len(c.Text) + len(c.SampleData) + len(c.Name) + len(c.Subject) + 512
-	for _, v := range c.Variables {
-		n += len(v) + 3
-	}
-	for _, w := range c.Warnings {
-		n += len(w.Message) + 32
-	}
-	return n
-}
-
-// bodies are the decompressed source, compiled HTML and text.
 // body decompresses the content into what the API shows.
-func (c *Content) body() (Body, error) {
-	source, err := gunzip(c.Source)
+func body(c *Content) (Body, error) {
+	source, err := stored.Gunzip(c.Source)
 	if err != nil {
 		return Body{}, err
 	}
@@ -355,11 +305,11 @@ func (c *Content) body() (Body, error) {
 		SampleData: rawOrNil(c.SampleData), Variables: nonNil(c.Variables), Warnings: nonNil(c.Warnings)}
 	if c.Format == KindMJML {
 		b.MJML = &source
-		if b.HTML, err = gunzip(c.HTML); err != nil {
+		if b.HTML, err = stored.Gunzip(c.HTML); err != nil {
 			return Body{}, err
 		}
 	}
-	if b.Text, err = gunzip(c.Text); err != nil {
+	if b.Text, err = stored.Gunzip(c.Text); err != nil {
 		return Body{}, err
 	}
 	return b, nil
@@ -408,7 +358,7 @@ func (h *HeadItem) setKeys() {
 
 // API is the template as the API shows it.
 func (h *HeadItem) API() (Template, error) {
-	b, err := h.body()
+	b, err := body(&h.Content)
 	if err != nil {
 		return Template{}, err
 	}
@@ -422,7 +372,7 @@ func (h *HeadItem) Summary() Summary {
 
 // API is the version as the API shows it.
 func (v *VersionItem) API() (Version, error) {
-	b, err := v.body()
+	b, err := body(&v.Content)
 	if err != nil {
 		return Version{}, err
 	}
@@ -446,29 +396,4 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-// gzipString compresses s.
-func gzipString(s string) []byte {
-	var buf bytes.Buffer
-	w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // a valid level: cannot fail
-	_, _ = w.Write([]byte(s))                               // a bytes.Buffer: cannot fail
-	_ = w.Close()
-	return buf.Bytes()
-}
-
-// gunzip decompresses what gzipString compressed.
-func gunzip(b []byte) (string, error) {
-	r, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return "", fmt.Errorf("templates: decompress: %w", err)
-	}
-	out, err := io.ReadAll(r)
-	if err != nil {
-		return "", fmt.Errorf("templates: decompress: %w", err)
-	}
-	if !utf8.Valid(out) {
-		return "", fmt.Errorf("templates: decompress: not UTF-8")
-	}
-	return string(out), nil
 }

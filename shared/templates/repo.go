@@ -14,6 +14,7 @@ import (
 
 	"github.com/sendwell/sendwell/shared/errs"
 	"github.com/sendwell/sendwell/shared/store"
+	"github.com/sendwell/sendwell/shared/templates/stored"
 )
 
 // This file is the one place the templates group speaks DynamoDB. A
@@ -187,21 +188,10 @@ func (r *repo) versions(ctx context.Context, orgID, id string, limit int, start 
 	return items, page.Next, nil
 }
 
-// contactItem is the part of a contact a preview uses, read straight from
-// the contact's item (the templates function links no other group).
-type contactItem struct {
-	ID         string         `dynamodbav:"id"`
-	Email      string         `dynamodbav:"email"`
-	FirstName  *string        `dynamodbav:"firstName"`
-	LastName   *string        `dynamodbav:"lastName"`
-	Properties map[string]any `dynamodbav:"properties"`
-	Tags       []string       `dynamodbav:"tags"`
-}
-
 // contact reads a contact of the tenant; errs.ErrNotFound when it has none
 // with that id.
-func (r *repo) contact(ctx context.Context, orgID, contactID string) (*contactItem, error) {
-	var c contactItem
+func (r *repo) contact(ctx context.Context, orgID, contactID string) (*stored.Contact, error) {
+	var c stored.Contact
 	if err := r.st.Get(ctx, store.ContactKey(orgID, contactID), &c); err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package templates
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"github.com/sendwell/sendwell/shared/errs"
 	"github.com/sendwell/sendwell/shared/render"
 	"github.com/sendwell/sendwell/shared/store"
+	"github.com/sendwell/sendwell/shared/templates/stored"
 	"github.com/sendwell/sendwell/shared/tenant"
 )
 
@@ -135,14 +135,14 @@ func (s *Service) compile(ctx context.Context, in Input, hash string) (*Content,
 	if err != nil {
 		return nil, err
 	}
-	c := Content{Hash: hash, Name: in.Name, Subject: in.Subject, Format: kind, Source: gzipString(source), Text: gzipString(text),
+	c := Content{Hash: hash, Name: in.Name, Subject: in.Subject, Format: kind, Source: stored.Gzip(source), Text: stored.Gzip(text),
 		From: in.From, ReplyTo: in.ReplyTo, PreviewText: in.PreviewText, SampleData: string(in.SampleData),
 		Variables: tpl.Variables(), Warnings: warnings}
 	if kind == KindMJML {
-		c.HTML = gzipString(html)
+		c.HTML = stored.Gzip(html)
 	}
-	if c.size() > maxStoredBytes {
-		return nil, &errs.Unprocessable{Message: fmt.Sprintf("The '%s' field compiles to a template too large to store: %d KB compressed, over the limit of %d KB.", kind, c.size()>>10, maxStoredBytes>>10)}
+	if c.Size() > maxStoredBytes {
+		return nil, &errs.Unprocessable{Message: fmt.Sprintf("The '%s' field compiles to a template too large to store: %d KB compressed, over the limit of %d KB.", kind, c.Size()>>10, maxStoredBytes>>10)}
 	}
 	return &c, nil
 }
@@ -259,14 +259,14 @@ func (s *Service) Preview(ctx context.Context, orgID, id string, p PreviewInput,
 		if err != nil {
 			return Rendered{}, err
 		}
-		vars.Contact = contactVars(c)
+		vars.Contact = stored.ContactVars(c)
 	}
-	data, err := mergedData(content.SampleData, p.Data)
+	data, err := stored.MergedData(content.SampleData, p.Data)
 	if err != nil {
 		return Rendered{}, err
 	}
 	vars.Data = data
-	b, err := content.body()
+	b, err := body(content)
 	if err != nil {
 		return Rendered{}, err
 	}
@@ -279,77 +279,4 @@ func (s *Service) Preview(ctx context.Context, orgID, id string, p PreviewInput,
 		return Rendered{}, err
 	}
 	return Rendered{Subject: out.Subject, HTML: out.HTML, Text: out.Text}, nil
-}
-
-// contactVars is a contact as templates see it: {{ contact.firstName }}.
-func contactVars(c *contactItem) map[string]any {
-	m := map[string]any{"id": c.ID, "email": c.Email, "properties": c.Properties, "tags": c.Tags}
-	if m["properties"] == nil {
-		m["properties"] = map[string]any{}
-	}
-	if c.Tags == nil {
-		m["tags"] = []string{}
-	}
-	if c.FirstName != nil {
-		m["firstName"] = *c.FirstName
-	}
-	if c.LastName != nil {
-		m["lastName"] = *c.LastName
-	}
-	return m
-}
-
-// mergedData is the sample data with the given data over it, object by
-// object (a given key replaces the sample's, except that two objects merge).
-func mergedData(sample string, given json.RawMessage) (map[string]any, error) {
-	out := map[string]any{}
-	if sample != "" {
-		m, err := decodeObject([]byte(sample))
-		if err != nil {
-			return nil, fmt.Errorf("templates: decode sample data: %w", err)
-		}
-		out = m
-	}
-	if len(given) > 0 {
-		m, err := decodeObject(given)
-		if err != nil {
-			return nil, fmt.Errorf("templates: decode preview data: %w", err)
-		}
-		merge(out, m)
-	}
-	return numbers(out).(map[string]any), nil
-}
-
-// numbers turns the json.Numbers of v into int64 (whole numbers) or
-// float64, as Liquid compares and formats numbers.
-func numbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64() // valid JSON number: at worst ±Inf
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = numbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = numbers(e)
-		}
-	}
-	return v
-}
-
-func merge(dst, src map[string]any) {
-	for k, v := range src {
-		if sv, ok := v.(map[string]any); ok {
-			if dv, ok := dst[k].(map[string]any); ok {
-				merge(dv, sv)
-				continue
-			}
-		}
-		dst[k] = v
-	}
 }
