@@ -1,23 +1,14 @@
-// Command public is the Lambda serving /api/health, /api/openapi.json and
-// the JSON 404 of every route no other function owns. It touches no AWS
-// service and links no AWS SDK client.
+// Command public is the Lambda serving what needs no credentials:
+// /api/health, /api/openapi.json, the unsubscribe and tracking links
+// (/u/{token}, /t/o/{token}, /t/c/{token}), and the JSON 404 of every route
+// no other function owns. The links read and write the table and check
+// their tokens with a key derived from the JWT secret.
 package main
 
 import (
-	"log/slog"
-
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
-
-	"github.com/sendwell/sendwell/shared/clock"
-	"github.com/sendwell/sendwell/shared/httpx"
-	"github.com/sendwell/sendwell/shared/logx"
+	"github.com/sendwell/sendwell/shared/messages/links"
+	"github.com/sendwell/sendwell/shared/platform"
 	"github.com/sendwell/sendwell/shared/public"
 )
 
-func main() {
-	slog.SetDefault(slog.New(logx.NewHandler(lambdacontext.NewLogHandler())))
-	rt := httpx.NewRouter(nil, clock.System{})
-	public.Routes(rt)
-	lambda.Start(httpx.Lambda(rt))
-}
+func main() { platform.RunAPI(public.API, links.API) }

@@ -3,8 +3,10 @@
 // publishes them on the domain-events queue that segments, sequences and
 // webhooks consume. It also turns a contact's removal into a purge job for
 // its events, on the contacts group's work queue (the import queue), so no
-// API request pages through a contact's events. Handlers write only to
-// DynamoDB; this is the one place their changes leave it.
+// API request pages through a contact's events, and a send that becomes
+// queued into a job on the send queue, so the API never writes to a queue.
+// Handlers write only to DynamoDB; this is the one place their changes
+// leave it.
 package changes
 
 import (
@@ -18,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/sendwell/sendwell/shared/contacts"
+	"github.com/sendwell/sendwell/shared/sends"
 	"github.com/sendwell/sendwell/shared/tracking"
 )
 
@@ -61,34 +64,39 @@ type DomainEvent struct {
 // Translate turns one item change into its domain events (none for items
 // that are not contacts or events).
 func Translate(rec Record) ([]DomainEvent, error) {
-	evs, _, err := translate(rec)
-	return evs, err
+	out, err := translate(rec)
+	return out.events, err
 }
 
-// translate turns one item change into its domain events and the purge job
-// it asks for (a contact's removal; nil otherwise).
-func translate(rec Record) ([]DomainEvent, *contacts.PurgeJob, error) {
+// output is what one item change produces.
+type output struct {
+	events []DomainEvent
+	purge  *contacts.PurgeJob // a contact's removal
+	send   *sends.Job         // a send that became queued
+}
+
+// translate turns one item change into what it produces.
+func translate(rec Record) (output, error) {
 	img := rec.New
 	if rec.EventName == Remove {
 		img = rec.Old
 	}
 	kind, _ := img["type"].(*types.AttributeValueMemberS)
 	if kind == nil {
-		return nil, nil, nil
+		return output{}, nil
 	}
-	var out []DomainEvent
-	var job *contacts.PurgeJob
+	var o output
 	add := func(typ, orgID string, data, prev any) {
-		out = append(out, DomainEvent{ID: fmt.Sprintf("%s-%d", rec.EventID, len(out)), Type: typ, OrgID: orgID, OccurredAt: rec.At, Data: data, Previous: prev})
+		o.events = append(o.events, DomainEvent{ID: fmt.Sprintf("%s-%d", rec.EventID, len(o.events)), Type: typ, OrgID: orgID, OccurredAt: rec.At, Data: data, Previous: prev})
 	}
 	switch kind.Value {
 	case contacts.ItemType:
 		var old, cur contacts.Item
 		if err := decode(rec.Old, &old); err != nil {
-			return nil, nil, err
+			return output{}, err
 		}
 		if err := decode(rec.New, &cur); err != nil {
-			return nil, nil, err
+			return output{}, err
 		}
 		switch rec.EventName {
 		case Insert:
@@ -100,19 +108,57 @@ func translate(rec Record) ([]DomainEvent, *contacts.PurgeJob, error) {
 			}
 		case Remove:
 			add(ContactDeleted, old.OrgID, old.API(), nil)
-			job = &contacts.PurgeJob{OrgID: old.OrgID, ContactID: old.ID}
+			o.purge = &contacts.PurgeJob{OrgID: old.OrgID, ContactID: old.ID}
 		}
 	case tracking.ItemType:
 		if rec.EventName != Insert { // expiry by TTL and the purge of a deleted contact are not news
-			return nil, nil, nil
+			return output{}, nil
 		}
 		var ev tracking.Item
 		if err := decode(rec.New, &ev); err != nil {
-			return nil, nil, err
+			return output{}, err
 		}
 		add(EventTracked, ev.OrgID, ev.API(), nil)
+	case sends.ItemType:
+		job, err := sendJob(rec)
+		if err != nil {
+			return output{}, err
+		}
+		o.send = job
 	}
-	return out, job, nil
+	return o, nil
+}
+
+// sendImage is the part of a send item the stream consumer reads.
+type sendImage struct {
+	OrgID  string `dynamodbav:"orgId"`
+	ID     string `dynamodbav:"id"`
+	Status string `dynamodbav:"status"`
+}
+
+// sendJob is the send queue's job for a send that has just become queued:
+// accepted for now (INSERT) or moved into queued from another status
+// (MODIFY: a scheduled send rescheduled to now). Every other change of a
+// send (its claim, its events) queues nothing, and so does a claim the
+// send worker released (sending back to queued): the worker hands that
+// message back to SQS, which redelivers it after its visibility timeout, so
+// a throttled send backs off instead of coming straight back through the
+// stream. Send items make no domain events yet (webhooks will).
+func sendJob(rec Record) (*sends.Job, error) {
+	if rec.EventName == Remove {
+		return nil, nil
+	}
+	var old, cur sendImage
+	if err := decode(rec.Old, &old); err != nil {
+		return nil, err
+	}
+	if err := decode(rec.New, &cur); err != nil {
+		return nil, err
+	}
+	if cur.Status != sends.Queued || (rec.EventName == Modify && (old.Status == sends.Queued || old.Status == sends.Sending)) {
+		return nil, nil
+	}
+	return &sends.Job{OrgID: cur.OrgID, SendID: cur.ID}, nil
 }
 
 func decode(img map[string]types.AttributeValue, out any) error {
@@ -125,52 +171,81 @@ func decode(img map[string]types.AttributeValue, out any) error {
 	return nil
 }
 
-// Publisher sends on what the stream's changes produce: domain events, and
-// purge jobs for the events of deleted contacts.
+// Publisher sends on what the stream's changes produce: domain events,
+// purge jobs for the events of deleted contacts, and send jobs.
 type Publisher interface {
 	// Publish sends domain events; a redelivered event is dropped by its ID.
 	Publish(ctx context.Context, events []DomainEvent) error
 	// Purge queues purge jobs. A redelivered record queues its job again:
 	// harmless, as a purge is idempotent.
 	Purge(ctx context.Context, jobs []contacts.PurgeJob) error
+	// Send queues send jobs. A redelivered record queues its job again:
+	// harmless, as the send worker's claim lets one job through per send.
+	Send(ctx context.Context, jobs []sends.Job) error
 }
 
-// Process translates records and sends on their events in order, and their
-// purge jobs, at most maxBatch to a call whatever record or tenant they
-// come from. It returns the index of the first record not fully sent on
-// (len(records) when all went through), so the caller retries from there:
-// events already sent are dropped by the queue's deduplication, purge jobs
-// already queued run twice, harmlessly.
+// Process translates records and sends on their events in order, their
+// purge jobs and their send jobs, at most maxBatch to a call whatever
+// record or tenant they come from. It returns the index of the first record
+// not fully sent on (len(records) when all went through), so the caller
+// retries from there: events already sent are dropped by the queue's
+// deduplication, purge jobs already queued run twice, harmlessly, and send
+// jobs already queued are dropped by the worker's claim. After a failure
+// the other kinds are still sent for the records before it, so retrying
+// from it loses nothing.
 func Process(ctx context.Context, pub Publisher, records []Record) (int, error) {
 	var (
 		evs        []DomainEvent
-		jobs       []contacts.PurgeJob
+		purges     []contacts.PurgeJob
+		jobs       []sends.Job
 		evFrom     []int // evFrom[i]: the record evs[i] came from
+		purgeFrom  []int
 		jobFrom    []int
 		done       = len(records)
 		translated error
 	)
 	for i, rec := range records {
-		out, job, err := translate(rec)
+		out, err := translate(rec)
 		if err != nil {
 			done, translated = i, err
 			break
 		}
-		for range out {
+		for range out.events {
 			evFrom = append(evFrom, i)
 		}
-		evs = append(evs, out...)
-		if job != nil {
-			jobs, jobFrom = append(jobs, *job), append(jobFrom, i)
+		evs = append(evs, out.events...)
+		if out.purge != nil {
+			purges, purgeFrom = append(purges, *out.purge), append(purgeFrom, i)
+		}
+		if out.send != nil {
+			jobs, jobFrom = append(jobs, *out.send), append(jobFrom, i)
 		}
 	}
-	if i, err := inBatches(evs, func(b []DomainEvent) error { return pub.Publish(ctx, b) }); err != nil {
-		return evFrom[i], err
+	err := translated
+	if i, e := upTo(evs, evFrom, done, func(b []DomainEvent) error { return pub.Publish(ctx, b) }); e != nil {
+		done, err = i, e
 	}
-	if i, err := inBatches(jobs, func(b []contacts.PurgeJob) error { return pub.Purge(ctx, b) }); err != nil {
-		return jobFrom[i], err
+	if i, e := upTo(purges, purgeFrom, done, func(b []contacts.PurgeJob) error { return pub.Purge(ctx, b) }); e != nil {
+		done, err = i, e
 	}
-	return done, translated
+	if i, e := upTo(jobs, jobFrom, done, func(b []sends.Job) error { return pub.Send(ctx, b) }); e != nil {
+		done, err = i, e
+	}
+	return done, err
+}
+
+// upTo sends, in batches, the items that come from records before limit
+// (from[i] is item i's record, in record order). On failure it returns the
+// record of the first item not sent.
+func upTo[T any](items []T, from []int, limit int, send func([]T) error) (int, error) {
+	n := 0
+	for n < len(items) && from[n] < limit {
+		n++
+	}
+	if i, err := inBatches(items[:n], send); err != nil {
+		return from[i], err
+	}
+	return limit, nil
 }
 
 // inBatches calls send with consecutive batches of at most maxBatch items

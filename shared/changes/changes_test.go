@@ -21,6 +21,7 @@ import (
 	"github.com/sendwell/sendwell/shared/contacts"
 	"github.com/sendwell/sendwell/shared/httpx"
 	"github.com/sendwell/sendwell/shared/localaws"
+	"github.com/sendwell/sendwell/shared/sends"
 	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/testenv"
 	"github.com/sendwell/sendwell/shared/tracking"
@@ -184,12 +185,17 @@ func TestContactRemovalQueuesOnePurgeJob(t *testing.T) {
 
 // pub fails what a test tells it to.
 type pub struct {
-	events    []changes.DomainEvent
-	jobs      []contacts.PurgeJob
-	failPurge bool
+	events      []changes.DomainEvent
+	jobs        []contacts.PurgeJob
+	sends       []sends.Job
+	failPurge   bool
+	failPublish bool
 }
 
 func (p *pub) Publish(_ context.Context, evs []changes.DomainEvent) error {
+	if p.failPublish {
+		return errors.New("queue down")
+	}
 	p.events = append(p.events, evs...)
 	return nil
 }
@@ -199,6 +205,11 @@ func (p *pub) Purge(_ context.Context, jobs []contacts.PurgeJob) error {
 		return errors.New("queue down")
 	}
 	p.jobs = append(p.jobs, jobs...)
+	return nil
+}
+
+func (p *pub) Send(_ context.Context, jobs []sends.Job) error {
+	p.sends = append(p.sends, jobs...)
 	return nil
 }
 

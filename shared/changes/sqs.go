@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/sendwell/sendwell/shared/contacts"
+	"github.com/sendwell/sendwell/shared/sends"
 )
 
 // maxBatch is the most messages one SendMessageBatch takes.
@@ -29,11 +30,14 @@ type SQSSender interface {
 // nothing new. It queues purge jobs on PurgeQueueURL, the contacts group's
 // work queue (the import queue): a standard queue, which has no
 // deduplication, so a redelivered record queues its job again, and the
-// purge, being idempotent, finds nothing more to do.
+// purge, being idempotent, finds nothing more to do. It queues send jobs on
+// SendQueueURL, the send worker's standard queue: a copy of a job finds
+// the send already claimed and is dropped.
 type QueuePublisher struct {
 	SQS           SQSSender
 	QueueURL      string
 	PurgeQueueURL string
+	SendQueueURL  string
 }
 
 var _ Publisher = (*QueuePublisher)(nil)
@@ -75,6 +79,25 @@ func (p *QueuePublisher) Purge(ctx context.Context, jobs []contacts.PurgeJob) er
 		entries = append(entries, types.SendMessageBatchRequestEntry{MessageBody: aws.String(string(body))})
 	}
 	return p.send(ctx, p.PurgeQueueURL, "purge jobs", entries)
+}
+
+// Send queues the send jobs as sends.Job bodies, ten per call.
+func (p *QueuePublisher) Send(ctx context.Context, jobs []sends.Job) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	if p.SendQueueURL == "" {
+		return errors.New("changes: send: no queue for send jobs (SEND_QUEUE_URL)")
+	}
+	entries := make([]types.SendMessageBatchRequestEntry, 0, len(jobs))
+	for _, j := range jobs {
+		body, err := json.Marshal(j)
+		if err != nil {
+			return fmt.Errorf("changes: send: %w", err)
+		}
+		entries = append(entries, types.SendMessageBatchRequestEntry{MessageBody: aws.String(string(body))})
+	}
+	return p.send(ctx, p.SendQueueURL, "send jobs", entries)
 }
 
 // send sends entries to the queue at url, maxBatch per call; what names

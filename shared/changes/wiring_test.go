@@ -15,11 +15,11 @@ import (
 )
 
 // The changes function uses no table and no JWT secret: it starts from its
-// two queue URLs alone, and builds neither a DynamoDB client nor the guards.
+// three queue URLs alone, and builds neither a DynamoDB client nor the guards.
 func TestTheChangesFunctionNeedsNoTableAndNoSecret(t *testing.T) {
 	env := testenv.New(t)
 	res := env.Resources(t)
-	cfg := config.Config{DomainEventsQueueURL: res.DomainEventsQueueURL, ImportQueueURL: res.ImportQueueURL}
+	cfg := config.Config{DomainEventsQueueURL: res.DomainEventsQueueURL, ImportQueueURL: res.ImportQueueURL, SendQueueURL: res.SendQueueURL}
 	d, err := platform.NewDeps(env.Config, cfg, clock.System{})
 	require.NoError(t, err)
 	assert.Nil(t, d.Store, "no DynamoDB client")

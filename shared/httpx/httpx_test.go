@@ -2,9 +2,11 @@ package httpx
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -357,4 +359,24 @@ func TestUnprocessableCarriesDetails(t *testing.T) {
 	rec = httptest.NewRecorder()
 	WriteError(rec, req, &errs.Unprocessable{Message: "An organisation can have at most 10 active API keys."})
 	assert.JSONEq(t, `{"error":{"code":"UNPROCESSABLE_ENTITY","message":"An organisation can have at most 10 active API keys."}}`, rec.Body.String())
+}
+
+// A path that carries an address or a signed link token (which holds the
+// recipient) is logged as its route's pattern.
+func TestLogsNeverCarryAddressesFromPaths(t *testing.T) {
+	var logs bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&logs, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	rt := testRouter()
+	rt.Handle("GET /u/{token}", Public, func(w http.ResponseWriter, r *http.Request) error { return nil })
+	serve(rt, "GET", "/u/eyJlIjoiZ3JhY2VAZXhhbXBsZS5jb20ifQ.mac", "")
+	serve(rt, "GET", "/api/things/grace@example.com", "")
+	serve(rt, "GET", "/api/things/thing_1", "")
+	out := logs.String()
+	assert.NotContains(t, out, "eyJlIjoiZ3JhY2VAZXhhbXBsZS5jb20ifQ")
+	assert.NotContains(t, out, "grace@example.com")
+	assert.Contains(t, out, `"path":"/u/{token}"`)
+	assert.Contains(t, out, `"path":"/api/things/{id}"`)
+	assert.Contains(t, out, `"path":"/api/things/thing_1"`)
 }

@@ -134,7 +134,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if p := recover(); p != nil {
 			WriteError(sw, r, fmt.Errorf("httpx: panic: %v", p))
 		}
-		slog.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+		slog.InfoContext(ctx, "request", "method", r.Method, "path", rt.loggedPath(r), "status", sw.status,
 			"durationMs", rt.clock.Now().Sub(start).Milliseconds())
 	}()
 	if r.ContentLength > MaxBodyBytes {
@@ -144,6 +144,22 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = &cappedBody{ReadCloser: http.MaxBytesReader(sw, r.Body, MaxBodyBytes), raw: r.Body, w: sw}
 	rt.mux.ServeHTTP(sw, r)
+}
+
+// loggedPath is the path a request's log line shows: the route's pattern
+// when the path carries an email address or a signed link token (which
+// holds the recipient), so no address reaches the logs.
+func (rt *Router) loggedPath(r *http.Request) string {
+	if !strings.HasPrefix(r.URL.Path, "/u/") && !strings.HasPrefix(r.URL.Path, "/t/") && !strings.Contains(r.URL.Path, "@") {
+		return r.URL.Path
+	}
+	if _, pattern := rt.mux.Handler(r); pattern != "" {
+		if _, path, ok := strings.Cut(pattern, " "); ok {
+			return path
+		}
+		return pattern
+	}
+	return "(redacted)"
 }
 
 // MaxDrainBytes is how much of an oversized body is read and thrown away

@@ -1,6 +1,6 @@
 // Package public is what anyone may call without credentials: health and
-// the OpenAPI document today, the unsubscribe and tracking links later. It
-// touches no AWS service, so its function links no AWS SDK client.
+// the OpenAPI document. The public function serves it with the links group
+// (shared/messages/links: unsubscribe, opens and clicks).
 package public
 
 import (
@@ -8,7 +8,14 @@ import (
 
 	"github.com/sendwell/sendwell/shared/httpx"
 	"github.com/sendwell/sendwell/shared/openapi"
+	"github.com/sendwell/sendwell/shared/platform"
 )
+
+// API is the public routes as a group, for the public function's main.
+var API = platform.API{Name: "public", Routes: func(_ *platform.Deps, rt *httpx.Router) error {
+	Routes(rt)
+	return nil
+}}
 
 // Routes adds the public routes to rt.
 func Routes(rt *httpx.Router) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,10 @@ type Event struct {
 	Status string   // the status it moves the send to when that ranks higher; "" for none
 	Reason string   // the send's reason, with Status
 	Count  []string // counters to add one to
+	// Unique: a counter to add one to when the event is the send's first
+	// open (Open) or first click (Click), judged on the send as read at
+	// each attempt, so two first opens at once count one unique.
+	Unique string
 
 	SESMessageID string // SES's id of the email (the send worker's "sent")
 	Open, Click  bool   // add one to the send's opens or clicks; listed on the timeline up to MaxListed
@@ -58,7 +63,16 @@ type Event struct {
 	// Extra writes that must happen with the event, or not at all (a
 	// suppression entry, a contact's unsubscription).
 	Extra []types.TransactWriteItem
+
+	// When, if set, must hold of the send at each attempt: when another
+	// writer changed the send in between and it no longer holds, Record
+	// records nothing and answers ErrStale (a lapsed claim whose worker
+	// recorded "sent" after all is not unknown).
+	When func(*Item) bool
 }
+
+// ErrStale is what Record answers when the event's When no longer holds.
+var ErrStale = errors.New("sends: the send changed; the event no longer applies")
 
 // Ledger records what happens to sends. Each event is one transaction: its
 // timeline item (put only if absent, which makes a redelivered event a
@@ -78,6 +92,9 @@ var ErrDuplicate = errors.New("sends: event already recorded")
 // recorded before.
 func (l *Ledger) Record(ctx context.Context, it *Item, ev Event) error {
 	for attempt := 0; ; attempt++ {
+		if ev.When != nil && !ev.When(it) {
+			return ErrStale
+		}
 		ops, listed, err := l.ops(it, ev)
 		if err != nil {
 			return err
@@ -225,7 +242,11 @@ func apply(it *Item, ev Event) {
 // counterUpdates add one to each of ev's counters, for the tenant's day
 // and hour and the template's day, in the send's counter shard.
 func counterUpdates(it *Item, ev Event) []types.TransactWriteItem {
-	if len(ev.Count) == 0 {
+	counts := ev.Count
+	if ev.Unique != "" && ((ev.Open && it.Opens == 0) || (ev.Click && it.Clicks == 0)) {
+		counts = append(slices.Clip(counts), ev.Unique)
+	}
+	if len(counts) == 0 {
 		return nil
 	}
 	shard := store.StatsShard(it.ID)
@@ -235,7 +256,7 @@ func counterUpdates(it *Item, ev Event) []types.TransactWriteItem {
 	}
 	var parts []string
 	names := map[string]string{}
-	for i, c := range ev.Count {
+	for i, c := range counts {
 		n := "#c" + strconv.Itoa(i)
 		names[n] = c
 		parts = append(parts, n+" :one")

@@ -1,0 +1,326 @@
+// Package scheduler is the scheduler function: every minute (every 5 s in
+// the local stack) it reads the Due index's buckets from the watermark's
+// minute to the current one, enqueues the scheduled sends that are due by
+// the end of the current minute on the send queue, delayed to the second
+// they are due (so nothing goes early), and marks each a send whose
+// worker's claim lapsed as unknown.
+//
+// Exactly once: a due entry is marked (its Due keys moved 15 minutes on,
+// conditionally on the ones read) before it is enqueued, so of two
+// overlapping ticks only one enqueues it; the mark doubles as a re-check,
+// so a job lost after the mark is enqueued again 15 minutes later; and the
+// send worker's claim drops any copy.
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/sendwell/sendwell/shared/clock"
+	"github.com/sendwell/sendwell/shared/errs"
+	"github.com/sendwell/sendwell/shared/platform"
+	"github.com/sendwell/sendwell/shared/sends"
+	"github.com/sendwell/sendwell/shared/store"
+)
+
+const (
+	// Recheck is how long after enqueuing a send the scheduler looks at it
+	// again: if the job was lost (the queue call failed after the mark),
+	// the send is still scheduled then and is enqueued again.
+	Recheck = 15 * time.Minute
+	// FirstLookBack is where the first tick starts, with no watermark yet.
+	FirstLookBack = 15 * time.Minute
+	// MaxLookBack bounds the overdue minutes one tick reads (after an
+	// outage, older entries are left: nothing is sent a day late).
+	MaxLookBack = 24 * time.Hour
+	// MaxDelay is SQS's longest DelaySeconds.
+	MaxDelay = 15 * time.Minute
+	// reserve is the time a tick keeps back before its deadline: it stops
+	// after the last whole minute read and the next tick goes on from there.
+	reserve = 10 * time.Second
+	// maxBatch is the most messages one SendMessageBatch takes.
+	maxBatch = 10
+)
+
+// LapsedReason is the reason of a send whose claim lapsed.
+const LapsedReason = "the send worker's claim lapsed before SES answered; not sent again"
+
+// SQSSender is the part of the SQS client the scheduler uses.
+type SQSSender interface {
+	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+}
+
+// Scheduler moves due sends onto the send queue.
+type Scheduler struct {
+	repo     repo
+	ledger   *sends.Ledger
+	clock    clock.Clock
+	sqs      SQSSender
+	queueURL string
+}
+
+// New is the scheduler over the function's table and send queue.
+func New(d *platform.Deps, q SQSSender) *Scheduler {
+	return &Scheduler{repo: repo{d.Store}, ledger: &sends.Ledger{Store: d.Store}, clock: d.Clock, sqs: q, queueURL: d.Config.SendQueueURL}
+}
+
+// Result is what one tick did: the Due buckets (shard × minute) it read,
+// the entries it found, the sends it enqueued and marked unknown, and the
+// entries it left (another tick's, a claim still running, stale keys
+// cleared).
+type Result struct {
+	Buckets  int `json:"buckets"`
+	Due      int `json:"due"`
+	Enqueued int `json:"enqueued"`
+	Unknown  int `json:"unknown"`
+	Skipped  int `json:"skipped"`
+}
+
+func (r *Result) add(o Result) {
+	r.Buckets += o.Buckets
+	r.Due += o.Due
+	r.Enqueued += o.Enqueued
+	r.Unknown += o.Unknown
+	r.Skipped += o.Skipped
+}
+
+// Tick reads every Due bucket from the watermark's minute to the current
+// minute, inclusive (the watermark's minute again: entries may have been
+// written into it after the last tick read it), then moves the watermark
+// to the current minute. An error leaves the watermark where it was, so
+// the next tick (or Lambda's retry) reads the same minutes again.
+func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
+	now := s.clock.Now()
+	last := unixMinute(now)
+	mark, found, err := s.repo.watermark(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	first := mark
+	if !found {
+		first = unixMinute(now.Add(-FirstLookBack))
+	}
+	first = max(first, unixMinute(now.Add(-MaxLookBack)))
+
+	var res Result
+	done := first - 1 // the last minute read whole
+	for m := first; m <= last; m++ {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < reserve && m > first {
+			break
+		}
+		r, err := s.minute(ctx, m, now)
+		res.add(r)
+		if err != nil {
+			s.log(ctx, res, err)
+			return res, err
+		}
+		done = m
+	}
+	if !found || done > mark {
+		err = s.repo.advance(ctx, done)
+	}
+	s.log(ctx, res, err)
+	return res, err
+}
+
+func (s *Scheduler) log(ctx context.Context, r Result, err error) {
+	attrs := []any{"buckets", r.Buckets, "due", r.Due, "enqueued", r.Enqueued, "unknown", r.Unknown, "skipped", r.Skipped}
+	if err != nil {
+		slog.ErrorContext(ctx, "scheduler: tick failed", append(attrs, "error", err.Error())...)
+		return
+	}
+	slog.InfoContext(ctx, "scheduler: tick", attrs...)
+}
+
+// minute reads the shards of one minute at once.
+func (s *Scheduler) minute(ctx context.Context, m int64, now time.Time) (Result, error) {
+	at := time.Unix(m*60, 0).UTC()
+	results := make([]Result, store.DueShards)
+	failures := make([]error, store.DueShards)
+	var wg sync.WaitGroup
+	for shard := range store.DueShards {
+		wg.Go(func() { results[shard], failures[shard] = s.bucket(ctx, store.DuePK(at, shard), now) })
+	}
+	wg.Wait()
+	var res Result
+	for _, r := range results {
+		res.add(r)
+	}
+	return res, errors.Join(failures...)
+}
+
+// bucket handles the entries of one Due partition, enqueuing its due sends
+// maxBatch at a time. The sends marked before a failure are still
+// enqueued.
+func (s *Scheduler) bucket(ctx context.Context, duePK string, now time.Time) (Result, error) {
+	res := Result{Buckets: 1}
+	var batch []job
+	err := s.repo.bucket(ctx, duePK, func(es []entry) error {
+		for _, e := range es {
+			res.Due++
+			j, outcome, err := s.entry(ctx, e, now)
+			if err != nil {
+				return err
+			}
+			switch outcome {
+			case enqueue:
+				batch = append(batch, j)
+				if len(batch) == maxBatch {
+					n, err := s.enqueue(ctx, batch)
+					res.Enqueued += n
+					batch = batch[:0]
+					if err != nil {
+						return err
+					}
+				}
+			case unknown:
+				res.Unknown++
+			default:
+				res.Skipped++
+			}
+		}
+		return nil
+	})
+	n, qerr := s.enqueue(ctx, batch)
+	res.Enqueued += n
+	return res, errors.Join(err, qerr)
+}
+
+// What entry decided.
+type outcome int
+
+const (
+	skip outcome = iota
+	enqueue
+	unknown
+)
+
+// job is a send marked for the queue: its job, its delay, and the Due keys
+// to put back should the queue refuse it.
+type job struct {
+	sends.Job
+	key            store.Key
+	delay          int32
+	seenPK, seenSK string
+	markPK, markSK string
+}
+
+// entry decides what one due entry needs, reading its send once
+// (consistently: the index may lag behind the item).
+func (s *Scheduler) entry(ctx context.Context, e entry, now time.Time) (job, outcome, error) {
+	it, err := s.repo.send(ctx, e.Key)
+	if errors.Is(err, errs.ErrNotFound) {
+		return job{}, skip, nil
+	}
+	if err != nil {
+		return job{}, skip, err
+	}
+	if it.Type != sends.ItemType || it.DueSK != e.DueSK {
+		return job{}, skip, nil // not a send, or its Due keys moved since the index was written
+	}
+	switch it.Status {
+	case sends.Scheduled, sends.Queued:
+		pk, sk := sends.DueKeys(it.ID, now.Add(Recheck))
+		err := s.repo.moveDue(ctx, it.Key, e.DueSK, pk, sk, now)
+		if errors.Is(err, errs.ErrConflict) {
+			return job{}, skip, nil // another tick marked it, or the API moved it
+		}
+		if err != nil {
+			return job{}, skip, err
+		}
+		return job{Job: sends.Job{OrgID: it.OrgID, SendID: it.ID}, key: it.Key, delay: delay(it.SendAt, now),
+			seenPK: e.DuePK, seenSK: e.DueSK, markPK: pk, markSK: sk}, enqueue, nil
+	case sends.Sending:
+		if it.LeaseUntil == nil || it.LeaseUntil.After(now) {
+			return job{}, skip, nil // the claim runs; its entry is due when the lease ends
+		}
+		err := s.ledger.Record(ctx, &it, sends.Event{Type: sends.Unknown, At: *it.LeaseUntil, Key: "lease",
+			Status: sends.Unknown, Reason: LapsedReason, Count: []string{sends.CountUnknown},
+			When: func(it *sends.Item) bool {
+				return it.Status == sends.Sending && it.LeaseUntil != nil && !it.LeaseUntil.After(now)
+			}})
+		if errors.Is(err, sends.ErrDuplicate) || errors.Is(err, sends.ErrStale) {
+			return job{}, skip, nil
+		}
+		if err != nil {
+			return job{}, skip, err
+		}
+		slog.InfoContext(ctx, "scheduler: claim lapsed, send unknown", "orgId", it.OrgID, "sendId", it.ID)
+		return job{}, unknown, nil
+	}
+	// Sent, failed, cancelled…: nothing to do but clear what is left.
+	if err := s.repo.moveDue(ctx, it.Key, e.DueSK, "", "", time.Time{}); err != nil && !errors.Is(err, errs.ErrConflict) {
+		return job{}, skip, err
+	}
+	return job{}, skip, nil
+}
+
+// delay is the DelaySeconds that makes a send due at sendAt visible to the
+// worker no earlier than then: the remaining seconds, rounded up.
+func delay(sendAt *time.Time, now time.Time) int32 {
+	if sendAt == nil || !sendAt.After(now) {
+		return 0
+	}
+	d := math.Ceil(sendAt.Sub(now).Seconds())
+	return int32(min(d, MaxDelay.Seconds()))
+}
+
+// enqueue sends the jobs in one call and returns how many the queue took.
+// The jobs it refuses get their Due keys back, so the next tick tries them
+// again rather than the re-check 15 minutes on.
+func (s *Scheduler) enqueue(ctx context.Context, jobs []job) (int, error) {
+	if len(jobs) == 0 {
+		return 0, nil
+	}
+	entries := make([]sqstypes.SendMessageBatchRequestEntry, len(jobs))
+	for i, j := range jobs {
+		body, err := json.Marshal(j.Job)
+		if err != nil {
+			return 0, fmt.Errorf("scheduler: encode job: %w", err)
+		}
+		entries[i] = sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body)), DelaySeconds: j.delay}
+	}
+	out, err := s.sqs.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &s.queueURL, Entries: entries})
+	failed := map[int]bool{}
+	if err != nil {
+		for i := range jobs {
+			failed[i] = true
+		}
+	} else {
+		for _, f := range out.Failed {
+			i, _ := strconv.Atoi(aws.ToString(f.Id))
+			failed[i] = true
+		}
+	}
+	if len(failed) == 0 {
+		return len(jobs), nil
+	}
+	for i := range failed {
+		j := jobs[i]
+		if uerr := s.repo.moveDue(ctx, j.key, j.markSK, j.seenPK, j.seenSK, time.Time{}); uerr != nil {
+			slog.WarnContext(ctx, "scheduler: could not unmark a send the queue refused; the re-check will enqueue it",
+				"orgId", j.OrgID, "sendId", j.SendID, "error", uerr.Error())
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("scheduler: the send queue refused %d of %d jobs, first: %s", len(out.Failed), len(jobs), aws.ToString(out.Failed[0].Message))
+	} else {
+		err = fmt.Errorf("scheduler: enqueue: %w", err)
+	}
+	return len(jobs) - len(failed), err
+}
+
+// unixMinute is the minute of t since the Unix epoch, as the Due buckets
+// count them.
+func unixMinute(t time.Time) int64 { return t.Unix() / 60 }
