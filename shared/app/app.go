@@ -12,6 +12,8 @@ import (
 	"github.com/sendwell/sendwell/shared/domains"
 	"github.com/sendwell/sendwell/shared/httpx"
 	"github.com/sendwell/sendwell/shared/imports"
+	"github.com/sendwell/sendwell/shared/messages"
+	"github.com/sendwell/sendwell/shared/messages/links"
 	"github.com/sendwell/sendwell/shared/platform"
 	"github.com/sendwell/sendwell/shared/public"
 	"github.com/sendwell/sendwell/shared/templates"
@@ -25,6 +27,8 @@ var Functions = map[string][]platform.API{
 	"contacts":  {contacts.API, tracking.API, imports.API},
 	"templates": {templates.API},
 	"domains":   {domains.API},
+	"messages":  {messages.API},
+	"public":    {public.API, links.API},
 }
 
 // Router returns the router of one API function, as its Lambda serves it.
@@ -40,7 +44,6 @@ func Router(d *platform.Deps, function string) (*httpx.Router, error) {
 // All returns one router serving every route, public ones included.
 func All(d *platform.Deps) (*httpx.Router, error) {
 	rt := d.Router()
-	public.Routes(rt)
 	for _, apis := range Functions {
 		if err := platform.Mount(d, rt, apis...); err != nil {
 			return nil, err

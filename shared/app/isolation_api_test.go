@@ -3,6 +3,7 @@ package app_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -81,4 +82,49 @@ func TestCostOfContactRoutes(t *testing.T) {
 	// the contact's events, which are purged afterwards, off the stream.
 	c.call("POST", "/api/events", map[string]any{"name": "x", "contactId": id})
 	assert.Equal(t, map[string]int{"DynamoDB.GetItem": 1, "DynamoDB.TransactWriteItems": 1}, count("DELETE", "/api/contacts/"+id, nil), "delete: a read and one transaction, no Query")
+}
+
+// Every messages route, called with another tenant's send ids, addresses,
+// contacts or templates, answers 404 (or refuses) and changes nothing.
+func TestAnotherTenantsSendsAnswer404(t *testing.T) {
+	a, alice := messagesAPI(t)
+	mallory := a.sender(t, "mallory@example.com", "mallory")
+	contact := alice.createContact(map[string]any{"email": "secret@example.com"})
+	alice.putTemplate("welcome", map[string]any{"from": alice.from})
+	scheduled := alice.send(alice.inline("secret@example.com", map[string]any{"sendAt": t0.Add(time.Hour).Format(time.RFC3339), "tags": map[string]any{"k": "v"}}))
+	id := scheduled["id"].(string)
+	require.Equal(t, http.StatusCreated, alice.call("POST", "/api/suppressions", map[string]any{"email": "blocked@example.com"}).Status)
+	before := alice.call("GET", "/api/sends/"+id, nil).JSON(t)
+
+	sweep := []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/api/sends/" + id, nil},
+		{"PATCH", "/api/scheduled/" + id, map[string]any{"sendAt": t0.Add(2 * time.Hour).Format(time.RFC3339)}},
+		{"DELETE", "/api/scheduled/" + id, nil},
+		{"GET", "/api/suppressions/blocked@example.com", nil},
+		{"DELETE", "/api/suppressions/blocked@example.com", nil},
+		{"POST", "/api/send", mallory.inline(map[string]any{"contactId": contact["id"]})},
+		{"POST", "/api/send", map[string]any{"to": "x@example.com", "templateId": "welcome", "from": mallory.from}},
+		{"POST", "/api/templates/welcome/test", map[string]any{"to": "x@example.com"}},
+	}
+	for _, s := range sweep {
+		r := mallory.call(s.method, s.path, s.body)
+		assert.Equal(t, http.StatusNotFound, r.Status, "%s %s", s.method, s.path)
+		assert.NotContains(t, string(r.Body), "secret@example.com")
+	}
+	// Alice's verified domain is not mallory's.
+	r := mallory.call("POST", "/api/send", mallory.inline("x@example.com", map[string]any{"from": alice.from}))
+	assert.Equal(t, http.StatusUnprocessableEntity, r.Status)
+	// Lists are scoped.
+	for _, path := range []string{"/api/sends", "/api/sends?to=secret@example.com", "/api/sends?contactId=" + contact["id"].(string),
+		"/api/sends?templateId=welcome", "/api/sends?tag=k:v", "/api/sends?status=scheduled", "/api/scheduled", "/api/suppressions"} {
+		assert.Empty(t, mallory.sendIDsOrEmails(path), path)
+	}
+	// Mallory's own suppression of the same address is hers alone.
+	require.Equal(t, http.StatusCreated, mallory.call("POST", "/api/suppressions", map[string]any{"email": "blocked@example.com"}).Status)
+
+	assert.Equal(t, before, alice.call("GET", "/api/sends/"+id, nil).JSON(t), "nothing changed")
+	assert.Equal(t, http.StatusOK, alice.call("GET", "/api/suppressions/blocked@example.com", nil).Status)
 }

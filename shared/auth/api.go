@@ -58,6 +58,12 @@ type Me struct {
 	APIKey       *APIKey      `json:"apiKey"`
 	Organisation Organisation `json:"organisation"`
 	Plan         tenant.Plan  `json:"plan"`
+	Usage        Usage        `json:"usage"`
+}
+
+// Usage is an organisation's use of its plan's monthly quotas this UTC month.
+type Usage struct {
+	EmailsThisMonth int `json:"emailsThisMonth"`
 }
 
 // SignupRequest is the body of POST /api/auth/signup.

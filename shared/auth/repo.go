@@ -73,6 +73,23 @@ func (r repo) org(ctx context.Context, orgID string) (orgItem, error) {
 	return it, r.s.Get(ctx, store.OrgKey(orgID), &it)
 }
 
+// usageItem is an organisation's use of its monthly quotas
+// (store.UsageKey), counted by the messages group as it accepts sends.
+type usageItem struct {
+	Emails int `dynamodbav:"emails"`
+}
+
+// usage reads an organisation's use of the month of t: zero when nothing
+// was used yet.
+func (r repo) usage(ctx context.Context, orgID string, t time.Time) (usageItem, error) {
+	var it usageItem
+	err := r.s.Get(ctx, store.UsageKey(orgID, t), &it)
+	if errors.Is(err, errs.ErrNotFound) {
+		return usageItem{}, nil
+	}
+	return it, err
+}
+
 // apiKey reads an API key's record.
 func (r repo) apiKey(ctx context.Context, orgID, keyID string) (apiKeyItem, error) {
 	var it apiKeyItem

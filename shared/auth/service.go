@@ -118,13 +118,18 @@ func (s *Service) Refresh(ctx context.Context, p *tenant.Principal) (*Session, e
 	return &Session{Token: token, ExpiresAt: exp}, nil
 }
 
-// Me describes the caller: the user or the key, the organisation and its plan.
+// Me describes the caller: the user or the key, the organisation, its plan
+// and its use of the plan's monthly quotas.
 func (s *Service) Me(ctx context.Context, p *tenant.Principal) (*Me, error) {
 	org, err := s.repo.org(ctx, p.OrgID)
 	if err != nil {
 		return nil, gone(err, "The organisation of these credentials no longer exists.")
 	}
-	me := &Me{Organisation: *org.api(), Plan: tenant.PlanByName(org.Plan)}
+	usage, err := s.repo.usage(ctx, p.OrgID, s.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	me := &Me{Organisation: *org.api(), Plan: tenant.PlanByName(org.Plan), Usage: Usage{EmailsThisMonth: usage.Emails}}
 	switch p.Kind {
 	case tenant.KindUser:
 		u, err := s.repo.user(ctx, p.OrgID, p.UserID)
