@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,7 +35,11 @@ import (
 	"github.com/sendwell/sendwell/shared/httpx"
 	"github.com/sendwell/sendwell/shared/imports/importworker"
 	"github.com/sendwell/sendwell/shared/localaws"
+	"github.com/sendwell/sendwell/shared/localaws/mailbox"
 	"github.com/sendwell/sendwell/shared/logx"
+	"github.com/sendwell/sendwell/shared/messages/scheduler"
+	"github.com/sendwell/sendwell/shared/messages/sendworker"
+	"github.com/sendwell/sendwell/shared/messages/sesevents"
 	"github.com/sendwell/sendwell/shared/platform"
 	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/tenant"
@@ -57,6 +62,10 @@ func main() {
 	}
 }
 
+// schedulerEvery is how often the local stack ticks the scheduler (AWS:
+// every minute), so a scheduled send is late by seconds here too.
+const schedulerEvery = 5 * time.Second
+
 // run serves until ctx is done, then stops everything it started.
 func run(ctx context.Context, out io.Writer) error {
 	port := envOr("PORT", "3000")
@@ -75,8 +84,9 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 
 	// The same settings as the Lambdas, read by the same reader; only the
-	// table name and the JWT secret have local defaults, and the emulator's
-	// bucket and queues are filled in below.
+	// table name, the JWT secret and PUBLIC_BASE_URL (this server) have
+	// local defaults, and the emulator's bucket, queues and SES
+	// configuration set are filled in below.
 	setDefault("TABLE_NAME", "sendwell-local")
 	setDefault("JWT_SECRET", devSecret)
 	// moto verifies no domain and lacks calls SES has: the SES adapter's local-only setting.
@@ -87,6 +97,19 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	if err := cfg.LoadJWTSecret(ctx, nil); err != nil {
 		return err
+	}
+	// Listen before the workers start: the links in emails name the
+	// server's address, which PORT=0 only gives once it is bound.
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		return fmt.Errorf("listen on port %s (set PORT to use another): %w", port, err)
+	}
+	defer ln.Close()
+	base := "http://" + ln.Addr().String() // PORT=0 picks a free port
+	if cfg.PublicBaseURL == "" {
+		// PUBLIC_BASE_URL's local default: unsubscribe and tracking links
+		// point at this server.
+		cfg.PublicBaseURL = base
 	}
 	awsCfg, err := localaws.Config(ctx, endpoint)
 	if err != nil {
@@ -101,6 +124,7 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	cfg.ImportsBucket, cfg.ImportQueueURL, cfg.DomainEventsQueueURL, cfg.S3PathStyle = res.ImportsBucket, res.ImportQueueURL, res.DomainEventsQueueURL, true
+	cfg.SendQueueURL, cfg.ConfigurationSet = res.SendQueueURL, res.ConfigurationSet
 	deps, err := platform.NewDeps(awsCfg, cfg, clock.System{})
 	if err != nil {
 		return err
@@ -139,6 +163,29 @@ func run(ctx context.Context, out io.Writer) error {
 			return err
 		})
 	})
+	// moto accepts mail but publishes no SES events: the mailbox simulator
+	// feeds ses-events what SES's simulator addresses would, and writes every
+	// email to the outbox.
+	outbox := envOr("OUTBOX_DIR", filepath.Join(os.TempDir(), "sendwell-outbox"))
+	mail := mailbox.New(sesv2.NewFromConfig(awsCfg), sesevents.New(deps).Handle, outbox, deps.Clock)
+	sender := sendworker.New(deps, mail)
+	worker("send-worker", func() error {
+		return localaws.PollQueue(workCtx, sqs.NewFromConfig(awsCfg), res.SendQueueURL, sender.Handle)
+	})
+	sched := scheduler.New(deps, sqs.NewFromConfig(awsCfg))
+	worker("scheduler", func() error {
+		tick := time.NewTicker(schedulerEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-workCtx.Done():
+				return nil
+			case <-tick.C:
+				// A failed tick logs itself; the next one catches up.
+				_, _ = sched.Tick(workCtx)
+			}
+		}
+	})
 	key, orgID, err := demoKey(ctx, deps)
 	if err != nil {
 		return fmt.Errorf("create the demo organisation: %w", err)
@@ -148,24 +195,22 @@ func run(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("create the demo domain: %w", err)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
-	if err != nil {
-		return fmt.Errorf("listen on port %s (set PORT to use another): %w", port, err)
-	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	base := "http://" + ln.Addr().String() // PORT=0 picks a free port
 	fmt.Fprintf(out, `
 Sendwell is running at %s  (table %s)
 
   Demo organisation: %s / %s
   API key:           %s
   Demo domain:       %s (%s)
+  Outbox:            %s  (every email sent, as .eml and .html)
 
   Try it:
     curl -s %s/api/users/me -H "Authorization: Bearer %s"
+    curl -s %s/api/send -H "Authorization: Bearer %s" \
+      -d '{"from":"Demo <hello@%s>","to":"success@simulator.amazonses.com","subject":"Hi","html":"<p>Hello</p>"}'
 
 Ctrl-C stops everything.
-`, base, cfg.TableName, demoEmail, demoPassword, key, domain.Name, domain.Status, base, key)
+`, base, cfg.TableName, demoEmail, demoPassword, key, domain.Name, domain.Status, mail.Dir(), base, key, base, key, domain.Name)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +32,7 @@ var (
 
 // start runs the local stack as `make run` does and returns its base URL and
 // the demo key it printed; stopping it is the returned func.
-func start(t *testing.T) (base, key string, stop func()) {
+func start(t testing.TB) (base, key string, stop func()) {
 	t.Helper()
 	t.Setenv("PORT", "0") // the server picks a free port and prints it
 
@@ -194,4 +198,126 @@ func TestMakeRunPurgesADeletedContactsEvents(t *testing.T) {
 		n, err := events()
 		return err == nil && n == 0
 	}, 30*time.Second, 100*time.Millisecond, "the stream and the import worker purged the events")
+}
+
+// The whole send path on `make run`'s own workers: a templated send to the
+// simulator's success address goes through the stream (queued -> send
+// queue), the send worker (SES, here moto wrapped by the mailbox simulator)
+// and ses-events, and ends delivered; its email is in the outbox with the
+// RFC 8058 headers pointing at this server. A send to the bounce address
+// ends bounced and suppresses the address. A scheduled send goes out through
+// the scheduler's ticks, when due.
+func TestMakeRunSendsAnEmailAndFollowsItToDelivered(t *testing.T) {
+	moto, err := localaws.StartMoto(0)
+	require.NoError(t, err)
+	t.Cleanup(moto.Stop)
+	t.Setenv("AWS_ENDPOINT_URL", moto.Endpoint)
+	t.Setenv("TABLE_NAME", "send-"+strings.ToLower(t.Name()))
+	outbox := t.TempDir()
+	t.Setenv("OUTBOX_DIR", outbox)
+	t.Setenv("PUBLIC_BASE_URL", "")
+	base, key, stop := start(t)
+	defer stop()
+
+	call := func(method, path string, body any) (int, map[string]any) {
+		var r io.Reader
+		if body != nil {
+			b, err := json.Marshal(body)
+			require.NoError(t, err)
+			r = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, base+path, r)
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&out)
+		return res.StatusCode, out
+	}
+	code, tpl := call("PUT", "/api/templates/welcome", map[string]any{
+		"name":    "Welcome",
+		"subject": "Welcome, {{ data.name }}",
+		"html":    `<p>Hello {{ data.name }}, <a href="https://example.com/start">start here</a>.</p><p><a href="{{ unsubscribeUrl }}">Unsubscribe</a></p>`,
+	})
+	require.Equal(t, http.StatusCreated, code, tpl)
+
+	sendAt := func(to string, at *time.Time) string {
+		req := map[string]any{"to": to, "from": "Demo <demo@sendwell.local>", "templateId": "welcome", "data": map[string]any{"name": "Ada"}}
+		want := "queued"
+		if at != nil {
+			req["sendAt"], want = at.Format(time.RFC3339Nano), "scheduled"
+		}
+		code, body := call("POST", "/api/send", req)
+		require.Equal(t, http.StatusAccepted, code, body)
+		id, _ := body["id"].(string)
+		require.True(t, strings.HasPrefix(id, "msg_"), body)
+		assert.Equal(t, want, body["status"])
+		return id
+	}
+	send := func(to string) string { return sendAt(to, nil) }
+	// timeline is the event types of a send's timeline, in order.
+	timeline := func(send map[string]any) []string {
+		var types []string
+		events, _ := send["timeline"].([]any)
+		for _, e := range events {
+			types = append(types, e.(map[string]any)["type"].(string))
+		}
+		return types
+	}
+	// status polls the send until it reaches want, with each of events in
+	// its timeline (or the deadline passes), and returns the send as last
+	// read. The simulator records SES's events as SES accepts the email, so
+	// delivered can be in before the worker records sent.
+	status := func(id, want string, events ...string) map[string]any {
+		var got map[string]any
+		require.Eventually(t, func() bool {
+			code, body := call("GET", "/api/sends/"+id, nil)
+			got = body
+			have := timeline(body)
+			for _, e := range events {
+				if !slices.Contains(have, e) {
+					return false
+				}
+			}
+			return code == http.StatusOK && body["status"] == want
+		}, 60*time.Second, 100*time.Millisecond, "send %s did not become %s with %v: %v", id, want, events, got)
+		return got
+	}
+
+	delivered := send("success@simulator.amazonses.com")
+	got := status(delivered, "delivered", "queued", "sent", "delivered")
+	assert.Equal(t, "queued", timeline(got)[0], "the timeline starts when the send was accepted")
+
+	emls, err := filepath.Glob(filepath.Join(outbox, "*"+delivered+".eml"))
+	require.NoError(t, err)
+	require.Len(t, emls, 1, "the email is in the outbox, named after its send")
+	eml, err := os.ReadFile(emls[0])
+	require.NoError(t, err)
+	assert.Contains(t, string(eml), "List-Unsubscribe: <"+base+"/u/", "the one-click link points at this server")
+	assert.Contains(t, string(eml), "List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+	assert.Contains(t, string(eml), "Welcome, Ada")
+	assert.NotContains(t, string(eml), "https://example.com/start\"", "links are rewritten for click tracking")
+
+	// The inline send `make run` prints as its second example.
+	code, inline := call("POST", "/api/send", map[string]any{"from": "Demo <hello@sendwell.local>", "to": "success@simulator.amazonses.com",
+		"subject": "Hi", "html": "<p>Hello</p>"})
+	require.Equal(t, http.StatusAccepted, code, inline)
+	status(inline["id"].(string), "delivered", "sent")
+
+	bounced := send("bounce@simulator.amazonses.com")
+	status(bounced, "bounced")
+	code, sup := call("GET", "/api/suppressions/bounce@simulator.amazonses.com", nil)
+	assert.Equal(t, http.StatusOK, code, sup)
+	assert.Equal(t, "hard_bounce", sup["reason"], sup)
+
+	// A scheduled send: the scheduler, ticked every 5 s here, puts it on the
+	// queue when it is due (not before), and it is delivered like the others.
+	due := time.Now().Add(2 * time.Second)
+	scheduled := sendAt("success@simulator.amazonses.com", &due)
+	got = status(scheduled, "delivered", "scheduled", "sent", "delivered")
+	sentAt, err := time.Parse(time.RFC3339Nano, got["sentAt"].(string))
+	require.NoError(t, err, got)
+	assert.False(t, sentAt.Before(due.Truncate(time.Millisecond)), "sent at %s, due at %s: never early", sentAt, due)
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/httpx"
 	"github.com/sendwell/sendwell/shared/imports/importworker"
-	"github.com/sendwell/sendwell/shared/public"
 	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/testenv"
 )
@@ -42,6 +41,11 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 		{"public/health.json", 200},
 		{"public/openapi.json", 200},
 		{"public/unknown-route.json", 404},
+		{"public/unsubscribe-page.json", 0},
+		{"public/unsubscribe-one-click.json", 0},
+		{"public/open.json", 0},
+		{"public/click.json", 0},
+		{"public/click-forged-token.json", 0},
 		{"auth/signup.json", 201},
 		{"auth/login.json", 200},
 		{"auth/login-wrong-password.json", 401},
@@ -77,11 +81,31 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 		{"domains/list-domains.json", 200},
 		{"domains/get-domain.json", 200},
 		{"domains/verify-domain.json", 200},
+		{"messages/send.json", 202},
+		{"messages/send-scheduled.json", 202},
+		{"messages/send-unverified-from.json", 422},
+		{"messages/send-batch.json", 200},
+		{"messages/list-sends.json", 200},
+		{"messages/get-send.json", 200},
+		{"messages/list-scheduled.json", 200},
+		{"messages/reschedule-send.json", 200},
+		{"messages/cancel-send.json", 200},
+		{"messages/suppress-address.json", 201},
+		{"messages/list-suppressions.json", 200},
+		{"messages/get-suppression.json", 200},
+		{"messages/unsuppress-address.json", 204},
+		{"messages/test-template.json", 404}, // after templates/delete-template.json: the template is gone
 		{"domains/delete-domain.json", 204},
 		{"import-worker/purge-events.json", 0},
 		{"import-worker/s3-upload-notice.json", 0},
 		{"changes/contact-created.json", 0},
 		{"changes/contact-deleted.json", 0},
+		{"changes/send-queued.json", 0},
+		{"send-worker/send-job.json", 0},
+		{"ses-events/email-delivered.json", 0},
+		{"ses-events/email-bounced.json", 0},
+		{"ses-events/email-complaint.json", 0},
+		{"scheduler/tick.json", 0},
 	}
 	root := filepath.Join("..", "..", "events")
 	found, err := filepath.Glob(filepath.Join(root, "*", "*.json"))
@@ -100,11 +124,14 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 
 	contactID := "" // the contact create-contact.json makes, for the events that name one
 	domainID := ""  // the domain create-domain.json makes
+	msgID := ""     // the scheduled send send-scheduled.json makes
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join(root, c.file))
 			require.NoError(t, err)
 			switch c.file {
+			case "public/unsubscribe-page.json", "public/unsubscribe-one-click.json", "public/open.json", "public/click.json", "public/click-forged-token.json":
+				return // they need tokens signed for a real send: shared/messages/links' TestSampleEvents feeds them
 			case "import-worker/s3-upload-notice.json":
 				sampleImportNotice(t, a, s, raw)
 				return
@@ -117,12 +144,27 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 			case "changes/contact-deleted.json":
 				sampleRemoval(t, a, raw)
 				return
+			case "changes/send-queued.json":
+				sampleSendRecord(t, a, raw)
+				return
+			case "send-worker/send-job.json":
+				sampleSendJob(t, a, s, raw)
+				return
+			case "ses-events/email-delivered.json", "ses-events/email-bounced.json", "ses-events/email-complaint.json":
+				sampleSESEvent(t, a, s, c.file, raw)
+				return
+			case "scheduler/tick.json":
+				sampleTick(t, a, s, raw)
+				return
 			}
 			if contactID != "" {
 				raw = []byte(strings.ReplaceAll(string(raw), samplePlaceholder("cnt"), contactID))
 			}
 			if domainID != "" {
 				raw = []byte(strings.ReplaceAll(string(raw), samplePlaceholder("dom"), domainID))
+			}
+			if msgID != "" {
+				raw = []byte(strings.ReplaceAll(string(raw), samplePlaceholder("msg"), msgID))
 			}
 			var ev events.APIGatewayV2HTTPRequest
 			require.NoError(t, json.Unmarshal(raw, &ev))
@@ -133,12 +175,8 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 			}
 
 			function := strings.Split(c.file, "/")[0]
-			h := httpx.NewRouter(nil, clk)
-			public.Routes(h)
-			if function != "public" {
-				h, err = app.Router(deps, function)
-				require.NoError(t, err)
-			}
+			h, err := app.Router(deps, function)
+			require.NoError(t, err)
 			res, err := httpx.Lambda(h)(t.Context(), ev)
 			require.NoError(t, err)
 			assert.Equal(t, c.status, res.StatusCode, res.Body)
@@ -151,6 +189,11 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 				var created map[string]any
 				require.NoError(t, json.Unmarshal([]byte(res.Body), &created))
 				domainID = created["id"].(string)
+			}
+			if c.file == "messages/send-scheduled.json" {
+				var created map[string]any
+				require.NoError(t, json.Unmarshal([]byte(res.Body), &created))
+				msgID = created["id"].(string)
 			}
 			if c.file == "contacts/create-contact.json" {
 				var created map[string]any
@@ -247,4 +290,21 @@ func sampleRemoval(t *testing.T, a *api, raw []byte) {
 		found = found || strings.Contains(*m.Body, `"purgeEvents":{"orgId":"org_01J00000000000000000000000","contactId":"cnt_01J00000000000000000000000"}`)
 	}
 	assert.True(t, found, "the purge job is queued")
+}
+
+// sampleSendRecord feeds a queued send's INSERT to the changes function's
+// entry point and finds its job on the send queue.
+func sampleSendRecord(t *testing.T, a *api, raw []byte) {
+	var ev events.DynamoDBEvent
+	require.NoError(t, json.Unmarshal(raw, &ev))
+	res, err := changes.Handler(changes.NewPublisher(a.deps))(t.Context(), ev)
+	require.NoError(t, err)
+	assert.Empty(t, res.BatchItemFailures)
+	q := sqs.NewFromConfig(a.env.Config)
+	out, err := q.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: &a.deps.Config.SendQueueURL, MaxNumberOfMessages: 10})
+	require.NoError(t, err)
+	require.Len(t, out.Messages, 1)
+	assert.JSONEq(t, `{"orgId":"org_01J00000000000000000000000","sendId":"msg_01J00000000000000000000000"}`, *out.Messages[0].Body)
+	_, err = q.DeleteMessage(t.Context(), &sqs.DeleteMessageInput{QueueUrl: &a.deps.Config.SendQueueURL, ReceiptHandle: out.Messages[0].ReceiptHandle})
+	require.NoError(t, err)
 }

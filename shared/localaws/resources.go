@@ -4,22 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
 )
 
 // Resources are what template.yaml declares besides the table, made in the
 // emulator: the imports bucket (whose uploads notify the import queue), the
-// import queue and the domain-events FIFO queue.
+// import queue, the domain-events FIFO queue, the send queue (with its DLQ)
+// and the SES configuration set.
 type Resources struct {
 	ImportsBucket        string
 	ImportQueueURL       string
 	DomainEventsQueueURL string
+	SendQueueURL         string
+	SendDLQURL           string
+	// ConfigurationSet is the SES configuration set every email is sent
+	// with. moto keeps it but publishes no events for it: the local stack's
+	// mailbox simulator stands in for its EventBridge destination.
+	ConfigurationSet string
 }
+
+// sendReceives is how many times the send queue hands out a message before
+// its DLQ takes it, as in template.yaml.
+const sendReceives = 5
 
 // EnsureResources creates them, named after prefix, unless they exist.
 func EnsureResources(ctx context.Context, cfg aws.Config, prefix string) (Resources, error) {
@@ -39,6 +53,12 @@ func EnsureResources(ctx context.Context, cfg aws.Config, prefix string) (Resour
 		return r, fmt.Errorf("localaws: create the domain-events queue: %w", err)
 	}
 	r.DomainEventsQueueURL = *dev.QueueUrl
+	if r.SendQueueURL, r.SendDLQURL, err = sendQueue(ctx, q, prefix); err != nil {
+		return r, err
+	}
+	if r.ConfigurationSet, err = configurationSet(ctx, sesv2.NewFromConfig(cfg), prefix); err != nil {
+		return r, err
+	}
 	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: imp.QueueUrl,
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
 	if err != nil {
@@ -66,6 +86,44 @@ func EnsureResources(ctx context.Context, cfg aws.Config, prefix string) (Resour
 		return r, fmt.Errorf("localaws: notify the import queue of uploads: %w", err)
 	}
 	return r, nil
+}
+
+// sendQueue makes the send queue and its DLQ, and returns their URLs. The
+// visibility timeout is shorter than in AWS (180 s, six times the worker's
+// timeout): a send put back after SES throttling comes back within a
+// minute, and a local worker has no timeout to outlast.
+func sendQueue(ctx context.Context, q *sqs.Client, prefix string) (string, string, error) {
+	dlq, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(prefix + "-sends-dlq")})
+	if err != nil {
+		return "", "", fmt.Errorf("localaws: create the send DLQ: %w", err)
+	}
+	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return "", "", fmt.Errorf("localaws: send DLQ ARN: %w", err)
+	}
+	redrive := fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`,
+		attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)], sendReceives)
+	sq, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(prefix + "-sends"),
+		Attributes: map[string]string{"VisibilityTimeout": "30", "RedrivePolicy": redrive}})
+	if err != nil {
+		return "", "", fmt.Errorf("localaws: create the send queue: %w", err)
+	}
+	return *sq.QueueUrl, *dlq.QueueUrl, nil
+}
+
+// configurationSet makes the SES configuration set named after prefix
+// unless it exists, and returns its name.
+func configurationSet(ctx context.Context, ses *sesv2.Client, prefix string) (string, error) {
+	name := prefix + "-sends"
+	_, err := ses.CreateConfigurationSet(ctx, &sesv2.CreateConfigurationSetInput{ConfigurationSetName: &name})
+	// SES says AlreadyExistsException; moto 5.2.1 says SES v1's
+	// ConfigurationSetAlreadyExistsException.
+	var api smithy.APIError
+	if err != nil && !(errors.As(err, &api) && strings.HasSuffix(api.ErrorCode(), "AlreadyExistsException")) {
+		return "", fmt.Errorf("localaws: create the SES configuration set: %w", err)
+	}
+	return name, nil
 }
 
 // S3 is an S3 client for the emulator: path-style URLs, which need no DNS.

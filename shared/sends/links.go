@@ -61,7 +61,7 @@ func (s *Signer) Verify(token string) (Link, error) {
 	if !ok {
 		return Link{}, ErrBadToken
 	}
-	enc := base64.RawURLEncoding
+	enc := base64.RawURLEncoding.Strict() // one spelling per token: unused bits must be zero
 	payload, err1 := enc.DecodeString(p)
 	mac, err2 := enc.DecodeString(m)
 	if err1 != nil || err2 != nil || !hmac.Equal(mac, s.mac(payload)) {

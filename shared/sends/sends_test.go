@@ -79,6 +79,15 @@ func TestLinksAreSigned(t *testing.T) {
 	assert.ErrorIs(t, err, sends.ErrBadToken)
 	_, err = s.Verify(tok[:len(tok)-2] + "AA")
 	assert.ErrorIs(t, err, sends.ErrBadToken)
+	// The MAC's last character carries 4 unused bits: another character
+	// with the same used bits decodes to the same MAC, and is refused too.
+	last := tok[len(tok)-1]
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") {
+		if c != last {
+			_, err = s.Verify(tok[:len(tok)-1] + string(c))
+			assert.ErrorIs(t, err, sends.ErrBadToken, "last character %q", c)
+		}
+	}
 	_, err = s.Verify("x.y")
 	assert.ErrorIs(t, err, sends.ErrBadToken)
 }

@@ -140,6 +140,10 @@ func (s *Scheduler) log(ctx context.Context, r Result, err error) {
 		slog.ErrorContext(ctx, "scheduler: tick failed", append(attrs, "error", err.Error())...)
 		return
 	}
+	if r.Due == 0 && r.Unknown == 0 {
+		slog.DebugContext(ctx, "scheduler: tick", attrs...) // a quiet minute: no line at the default level
+		return
+	}
 	slog.InfoContext(ctx, "scheduler: tick", attrs...)
 }
 
