@@ -61,9 +61,11 @@ type Me struct {
 	Usage        Usage        `json:"usage"`
 }
 
-// Usage is an organisation's use of its plan's monthly quotas this UTC month.
+// Usage is an organisation's use of its plan's quotas: the monthly ones
+// this UTC month, and the contacts it has.
 type Usage struct {
 	EmailsThisMonth int `json:"emailsThisMonth"`
+	Contacts        int `json:"contacts"`
 }
 
 // SignupRequest is the body of POST /api/auth/signup.

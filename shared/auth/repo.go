@@ -73,21 +73,32 @@ func (r repo) org(ctx context.Context, orgID string) (orgItem, error) {
 	return it, r.s.Get(ctx, store.OrgKey(orgID), &it)
 }
 
-// usageItem is an organisation's use of its monthly quotas
-// (store.UsageKey), counted by the messages group as it accepts sends.
+// usageItem is an organisation's use of its quotas: the emails of a month
+// (store.UsageKey), counted by the messages group as it accepts sends, and
+// its contacts (store.ContactCountKey), counted by the contacts group.
 type usageItem struct {
-	Emails int `dynamodbav:"emails"`
+	Emails   int `dynamodbav:"emails"`
+	Contacts int `dynamodbav:"contacts"`
 }
 
-// usage reads an organisation's use of the month of t: zero when nothing
-// was used yet.
+// usage reads an organisation's use of the month of t and its contact
+// count in one BatchGetItem: zero for a counter not written yet.
 func (r repo) usage(ctx context.Context, orgID string, t time.Time) (usageItem, error) {
-	var it usageItem
-	err := r.s.Get(ctx, store.UsageKey(orgID, t), &it)
-	if errors.Is(err, errs.ErrNotFound) {
-		return usageItem{}, nil
+	raw, err := r.s.BatchGet(ctx, []store.Key{store.UsageKey(orgID, t), store.ContactCountKey(orgID)})
+	if err != nil {
+		return usageItem{}, err
 	}
-	return it, err
+	var u usageItem
+	for _, av := range raw { // each item holds one of the two attributes
+		var part usageItem
+		if err := attributevalue.UnmarshalMap(av, &part); err != nil {
+			return usageItem{}, fmt.Errorf("auth: decode usage: %w", err)
+		}
+		u.Emails += part.Emails
+		u.Contacts += part.Contacts
+	}
+	u.Contacts = max(u.Contacts, 0) // a tenant older than the counter may have deleted more than it counted
+	return u, nil
 }
 
 // apiKey reads an API key's record.

@@ -119,7 +119,7 @@ func (s *Service) Refresh(ctx context.Context, p *tenant.Principal) (*Session, e
 }
 
 // Me describes the caller: the user or the key, the organisation, its plan
-// and its use of the plan's monthly quotas.
+// and its use of the plan's quotas (the month's emails, its contacts).
 func (s *Service) Me(ctx context.Context, p *tenant.Principal) (*Me, error) {
 	org, err := s.repo.org(ctx, p.OrgID)
 	if err != nil {
@@ -129,7 +129,7 @@ func (s *Service) Me(ctx context.Context, p *tenant.Principal) (*Me, error) {
 	if err != nil {
 		return nil, err
 	}
-	me := &Me{Organisation: *org.api(), Plan: tenant.PlanByName(org.Plan), Usage: Usage{EmailsThisMonth: usage.Emails}}
+	me := &Me{Organisation: *org.api(), Plan: tenant.PlanByName(org.Plan), Usage: Usage{EmailsThisMonth: usage.Emails, Contacts: usage.Contacts}}
 	switch p.Kind {
 	case tenant.KindUser:
 		u, err := s.repo.user(ctx, p.OrgID, p.UserID)

@@ -132,10 +132,12 @@ func (r *repo) batchGet(ctx context.Context, keys []store.Key, out any) error {
 }
 
 // create writes a new contact with its lookup and tag entries in one
-// transaction. The contact must not exist (errStale). With lookupWas nil
-// the email must be free; otherwise its lookup must still name *lookupWas
-// (an orphaned lookup being adopted or repaired); else errLookupTaken.
-func (r *repo) create(ctx context.Context, it *Item, lookupWas *string) error {
+// transaction, and counts it on the tenant's contact counter. The contact
+// must not exist (errStale). With lookupWas nil the email must be free;
+// otherwise its lookup must still name *lookupWas (an orphaned lookup being
+// adopted or repaired); else errLookupTaken. errQuotaFull when the tenant
+// already has quota contacts.
+func (r *repo) create(ctx context.Context, it *Item, lookupWas *string, quota int) error {
 	it.Version = 1
 	contact, err := put(it, "attribute_not_exists(PK)", nil, nil)
 	if err != nil {
@@ -155,12 +157,12 @@ func (r *repo) create(ctx context.Context, it *Item, lookupWas *string) error {
 	if err != nil {
 		return err
 	}
-	ops := []types.TransactWriteItem{contact, lookup}
+	ops := []types.TransactWriteItem{contact, lookup, countOp(it.OrgID, 1, quota)}
 	tags, err := tagOps(nil, it)
 	if err != nil {
 		return err
 	}
-	return r.transact(ctx, append(ops, tags...), 1)
+	return r.transact(ctx, append(ops, tags...), 1, 2)
 }
 
 // update replaces old (as read) by it, the next version, with the lookups
@@ -192,30 +194,33 @@ func (r *repo) update(ctx context.Context, old, it *Item) error {
 	if len(ops) > maxTxItems {
 		return &errs.Unprocessable{Message: fmt.Sprintf("This change adds and removes too many tags at once (it would write %d records; the limit is %d): split it in two.", len(ops), maxTxItems)}
 	}
-	return r.transact(ctx, ops, emailAt)
+	return r.transact(ctx, ops, emailAt, -1)
 }
 
 // remove deletes a contact as read (it), with its lookup and tag entries, in
 // one transaction conditioned on the version read: errStale when it changed
 // or went meanwhile, so a concurrent change of its email or tags cannot
-// leave their items behind.
+// leave their items behind. The same transaction counts the contact off the
+// tenant's counter.
 func (r *repo) remove(ctx context.Context, it *Item) error {
 	cond, names, vals := versionIs(it.Version)
 	ops := []types.TransactWriteItem{
 		{Delete: &types.Delete{Key: it.Key.KeyAV(), ConditionExpression: &cond, ExpressionAttributeNames: names, ExpressionAttributeValues: vals}},
 		{Delete: &types.Delete{Key: store.ContactEmailKey(it.OrgID, it.Email).KeyAV()}},
+		countOp(it.OrgID, -1, 0),
 	}
 	for _, t := range it.Tags {
 		ops = append(ops, types.TransactWriteItem{Delete: &types.Delete{Key: store.ContactTagKey(it.OrgID, t, it.ID).KeyAV()}})
 	}
-	return r.transact(ctx, ops, -1)
+	return r.transact(ctx, ops, -1, -1)
 }
 
 // transact runs ops and names a failed condition: errStale for the contact
-// (item 0), errLookupTaken for the lookup at lookupAt (-1: none).
-// Transactions lost to concurrent ones (store.TxConflict) and every other
-// failure come back as the store maps them.
-func (r *repo) transact(ctx context.Context, ops []types.TransactWriteItem, lookupAt int) error {
+// (item 0), errLookupTaken for the lookup at lookupAt, errQuotaFull for the
+// contact counter at countAt (-1: none). Transactions lost to concurrent
+// ones (store.TxConflict) and every other failure come back as the store
+// maps them.
+func (r *repo) transact(ctx context.Context, ops []types.TransactWriteItem, lookupAt, countAt int) error {
 	err := r.st.Transact(ctx, ops)
 	var tx *store.TxCanceled
 	switch {
@@ -225,8 +230,100 @@ func (r *repo) transact(ctx context.Context, ops []types.TransactWriteItem, look
 		return errStale
 	case lookupAt >= 0 && tx.FailedAt(lookupAt):
 		return errLookupTaken
+	case countAt >= 0 && tx.FailedAt(countAt):
+		return errQuotaFull
 	}
 	return err
+}
+
+// The contact counter.
+//
+// store.ContactCountKey holds how many contacts a tenant has (attribute
+// attrContacts), so the plan's quota is one condition away. A single create
+// or delete moves it in its own transaction. The batch path (no
+// transactions) reserves room for its new contacts before writing them and
+// gives back what it did not use after: a writer that dies in between
+// leaves the counter too high, never too low, so a crash can cost a tenant
+// room but never lets it past its plan. A missing counter is 0: the counter
+// starts with this feature, and a tenant older than it would need a
+// backfill (counting its contacts) to be exact.
+
+// attrContacts is the counter's attribute.
+const attrContacts = "contacts"
+
+// errQuotaFull: the counter has no room for the contacts a write adds. The
+// service names the quota (quotaReached).
+var errQuotaFull = errors.New("contacts: plan quota reached")
+
+// countOp is the transaction item that adds delta to the tenant's counter;
+// a positive delta only while the counter stays within quota.
+func countOp(orgID string, delta, quota int) types.TransactWriteItem {
+	u := &types.Update{
+		Key:                       store.ContactCountKey(orgID).KeyAV(),
+		UpdateExpression:          aws.String("ADD #c :d"),
+		ExpressionAttributeNames:  map[string]string{"#c": attrContacts},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":d": num(delta)},
+	}
+	if delta > 0 {
+		u.ConditionExpression = aws.String("attribute_not_exists(#c) OR #c <= :room")
+		u.ExpressionAttributeValues[":room"] = num(quota - delta)
+	}
+	return types.TransactWriteItem{Update: u}
+}
+
+// reserve counts n (0 < n <= quota) more contacts on the tenant's counter
+// if they all fit within quota: errQuotaFull otherwise. One UpdateItem.
+func (r *repo) reserve(ctx context.Context, orgID string, n, quota int) error {
+	return r.addCount(ctx, countOp(orgID, n, quota).Update)
+}
+
+// release gives back n contacts reserved and not written.
+func (r *repo) release(ctx context.Context, orgID string, n int) error {
+	return r.addCount(ctx, countOp(orgID, -n, 0).Update)
+}
+
+func (r *repo) addCount(ctx context.Context, u *types.Update) error {
+	_, err := r.st.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &r.st.Table, Key: u.Key, UpdateExpression: u.UpdateExpression, ConditionExpression: u.ConditionExpression,
+		ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,
+	})
+	err = store.MapErr(err)
+	if errors.Is(err, errs.ErrConflict) {
+		return errQuotaFull
+	}
+	if err != nil {
+		return fmt.Errorf("contacts: count contacts: %w", err)
+	}
+	return nil
+}
+
+// counted reads the tenant's counter, consistently (0 when it has none).
+func (r *repo) counted(ctx context.Context, orgID string) (int, error) {
+	var c struct {
+		N int `dynamodbav:"contacts"`
+	}
+	err := r.st.GetConsistent(ctx, store.ContactCountKey(orgID), &c)
+	if errors.Is(err, errs.ErrNotFound) {
+		return 0, nil
+	}
+	return c.N, err
+}
+
+// orgPlan reads the name of the organisation's plan ("" when the
+// organisation item is gone).
+func (r *repo) orgPlan(ctx context.Context, orgID string) (string, error) {
+	var org struct {
+		Plan string `dynamodbav:"plan"`
+	}
+	err := r.st.Get(ctx, store.OrgKey(orgID), &org)
+	if errors.Is(err, errs.ErrNotFound) {
+		return "", nil
+	}
+	return org.Plan, err
+}
+
+func num(n int) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.Itoa(n)}
 }
 
 // tagOps are the puts of the tag entries it gains over old (nil: none) and

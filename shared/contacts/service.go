@@ -108,7 +108,8 @@ func (s *Service) resolve(ctx context.Context, orgID, email string) (resolution,
 // id the lookup names, so a writer that claimed it and is only slow finds
 // its contact written (its own conditional write fails and it updates
 // instead); a damaged lookup is replaced. Otherwise the email is claimed.
-// errStale or errLookupTaken when another writer got there first.
+// errStale or errLookupTaken when another writer got there first; 422
+// when the plan's contacts quota is reached.
 func (s *Service) create(ctx context.Context, orgID string, in *Input, source string, r resolution) (*Item, error) {
 	it := s.newItem(orgID, in, source)
 	if err := checkPropertiesSize(it.Properties); err != nil {
@@ -122,7 +123,15 @@ func (s *Service) create(ctx context.Context, orgID string, in *Input, source st
 		it.ID = r.lookupID
 		it.setIndexKeys()
 	}
-	if err := s.repo.create(ctx, it, lookupWas); err != nil {
+	quota, err := s.quota(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	err = s.repo.create(ctx, it, lookupWas, quota)
+	if errors.Is(err, errQuotaFull) {
+		return nil, quotaReached(quota)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return it, nil

@@ -48,6 +48,10 @@ type UpsertResult struct {
 // every email whose lookup is not plainly its contact's, takes the careful
 // path alone: read, transactional write, and again on another lost race.
 // So exactly one writer creates a contact; the others update it.
+//
+// Before any write, the round's new contacts take room on the plan's
+// contacts quota with one UpdateItem; those the plan has no room for fail
+// with the quota's message, and room not used is given back after.
 func (s *Service) Upsert(ctx context.Context, orgID string, items []UpsertItem) []UpsertResult {
 	results := make([]UpsertResult, len(items))
 	pending := make([]int, 0, len(items))
@@ -80,6 +84,7 @@ type plan struct {
 	change
 	idx     int
 	careful bool // lost a race, or unclear: redo it alone
+	wrote   bool // a new contact written here, on room reserved for it
 }
 
 func (s *Service) upsertRound(ctx context.Context, orgID string, items []UpsertItem, round []int, results []UpsertResult) {
@@ -122,6 +127,10 @@ func (s *Service) upsertRound(ctx context.Context, orgID string, items []UpsertI
 		plans = append(plans, p)
 	}
 
+	// 0. Room on the plan's contacts quota for the new contacts, in their
+	// order; those past it fail. What is not used is given back (6).
+	reserved := s.reserveRound(ctx, orgID, plans, results)
+
 	// 1. Claim the new emails.
 	fail := func(p *plan, err error) {
 		switch {
@@ -159,7 +168,9 @@ func (s *Service) upsertRound(ctx context.Context, orgID string, items []UpsertI
 	// 3. The contacts: new ones on their absence, updates on their version.
 	parallel(live(), func(p *plan) {
 		if p.old == nil {
-			fail(p, s.repo.putNew(ctx, p.it))
+			err := s.repo.putNew(ctx, p.it)
+			p.wrote = err == nil
+			fail(p, err)
 		} else {
 			fail(p, s.repo.putIfVersion(ctx, p.old, p.it))
 		}
@@ -180,12 +191,50 @@ func (s *Service) upsertRound(ctx context.Context, orgID string, items []UpsertI
 			results[p.idx] = outcome(p.old, p.it, items[p.idx].Source)
 		}
 	}
-	// 5. The careful path, for the races lost and the unclear lookups.
+	// 5. The room reserved for contacts that were not written (they turned
+	// out to exist, lost a race or failed) goes back before the careful
+	// path, whose creates count themselves in their transactions.
+	for _, p := range plans {
+		if p.wrote {
+			reserved--
+		}
+	}
+	s.release(ctx, orgID, reserved)
+	// 6. The careful path, for the races lost and the unclear lookups.
 	for _, p := range plans {
 		if p.careful {
 			results[p.idx] = s.upsertOne(ctx, orgID, items[p.idx])
 		}
 	}
+}
+
+// reserveRound reserves room on the quota for the round's new contacts
+// (one UpdateItem when they fit) and fails those past it, and all of them
+// when the room cannot be had. It returns how many it reserved.
+func (s *Service) reserveRound(ctx context.Context, orgID string, plans []*plan, results []UpsertResult) int {
+	var fresh []*plan
+	for _, p := range plans {
+		if !p.careful && p.old == nil {
+			fresh = append(fresh, p)
+		}
+	}
+	if len(fresh) == 0 {
+		return 0
+	}
+	quota, err := s.quota(ctx, orgID)
+	n := 0
+	if err == nil {
+		n, err = s.reserve(ctx, orgID, len(fresh), quota)
+	}
+	for k, p := range fresh {
+		switch {
+		case err != nil:
+			results[p.idx] = UpsertResult{Status: StatusError, Err: err}
+		case k >= n:
+			results[p.idx] = UpsertResult{Status: StatusError, Err: quotaReached(quota)}
+		}
+	}
+	return n
 }
 
 // parallel runs f for each plan, writeConcurrency at a time.

@@ -155,6 +155,12 @@ func (s *Service) resume(ctx context.Context, it *Item, stopBy time.Time) error 
 	if it.Size > 0 && it.Offset >= it.Size {
 		return s.complete(ctx, it) // stopped at the end: nothing left to read
 	}
+	// Every row counts against the plan's contacts quota: the plan is read
+	// once per run, not once per batch.
+	ctx, err := s.contacts.WithPlan(ctx, it.OrgID)
+	if err != nil {
+		return fmt.Errorf("imports: %s: read the plan: %w", it.ID, err)
+	}
 	body, err := s.open(ctx, it, it.Offset)
 	if errors.Is(err, errPastEnd) {
 		return s.complete(ctx, it)

@@ -463,3 +463,8 @@ func fnv32(s string) uint32 {
 // SchedulerWatermarkKey is the scheduler's one global item: the minute up
 // to which every Due-index bucket has been read.
 func SchedulerWatermarkKey() Key { return Key{"SCHEDULER", "WATERMARK"} }
+
+// ContactCountKey is the counter of a tenant's contacts (attribute
+// `contacts`), kept beside its monthly usage, which enforces the plan's
+// contacts quota.
+func ContactCountKey(orgID string) Key { return Key{OrgPK(orgID) + partUsage, "CONTACTS"} }
