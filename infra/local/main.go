@@ -50,6 +50,9 @@ const (
 	demoEmail    = "demo@sendwell.local"
 	demoPassword = "sendwell-demo-password"
 	devSecret    = "sendwell-local-development-secret-not-for-production"
+	// devLinkSecret signs the local stack's unsubscribe and tracking links:
+	// its own secret, as in AWS.
+	devLinkSecret = "sendwell-local-link-secret-not-for-production"
 )
 
 func main() {
@@ -84,11 +87,12 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 
 	// The same settings as the Lambdas, read by the same reader; only the
-	// table name, the JWT secret and PUBLIC_BASE_URL (this server) have
-	// local defaults, and the emulator's bucket, queues and SES
+	// table name, the JWT and link secrets and PUBLIC_BASE_URL (this
+	// server) have local defaults, and the emulator's bucket, queues and SES
 	// configuration set are filled in below.
 	setDefault("TABLE_NAME", "sendwell-local")
 	setDefault("JWT_SECRET", devSecret)
+	setDefault("LINK_SECRET", devLinkSecret)
 	// moto verifies no domain and lacks calls SES has: the SES adapter's local-only setting.
 	setDefault(domains.LocalAutoVerifyEnv, "true")
 	cfg, err := config.FromEnv()
@@ -96,6 +100,9 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	if err := cfg.LoadJWTSecret(ctx, nil); err != nil {
+		return err
+	}
+	if err := cfg.LoadLinkSecret(ctx, nil); err != nil {
 		return err
 	}
 	// Listen before the workers start: the links in emails name the

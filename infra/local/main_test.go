@@ -300,6 +300,19 @@ func TestMakeRunSendsAnEmailAndFollowsItToDelivered(t *testing.T) {
 	assert.Contains(t, string(eml), "Welcome, Ada")
 	assert.NotContains(t, string(eml), "https://example.com/start\"", "links are rewritten for click tracking")
 
+	// The one-click link works against this server: the worker signed it
+	// with the local link secret the public routes check it with.
+	unsub := regexp.MustCompile(`List-Unsubscribe: <([^>]+)>`).FindStringSubmatch(string(eml))
+	require.NotNil(t, unsub)
+	res, err := http.Post(unsub[1], "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	code, sup := call("GET", "/api/suppressions/success@simulator.amazonses.com", nil)
+	assert.Equal(t, http.StatusOK, code, sup)
+	assert.Equal(t, "unsubscribed", sup["reason"], sup)
+	call("DELETE", "/api/suppressions/success@simulator.amazonses.com", nil) // the sends below go to it again
+
 	// The inline send `make run` prints as its second example.
 	code, inline := call("POST", "/api/send", map[string]any{"from": "Demo <hello@sendwell.local>", "to": "success@simulator.amazonses.com",
 		"subject": "Hi", "html": "<p>Hello</p>"})
@@ -308,7 +321,7 @@ func TestMakeRunSendsAnEmailAndFollowsItToDelivered(t *testing.T) {
 
 	bounced := send("bounce@simulator.amazonses.com")
 	status(bounced, "bounced")
-	code, sup := call("GET", "/api/suppressions/bounce@simulator.amazonses.com", nil)
+	code, sup = call("GET", "/api/suppressions/bounce@simulator.amazonses.com", nil)
 	assert.Equal(t, http.StatusOK, code, sup)
 	assert.Equal(t, "hard_bounce", sup["reason"], sup)
 

@@ -36,6 +36,9 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 const testSecret = "test-secret-test-secret-test-secret-0123"
 
+// testLinkSecret signs the links in sent mail; not the JWT secret, as in AWS.
+const testLinkSecret = "test-link-secret-test-link-secret-0123"
+
 var t0 = time.Date(2026, 11, 22, 10, 0, 30, 0, time.UTC)
 
 // api is the whole API over real HTTP, on a fresh table in moto, with a fake
@@ -76,7 +79,7 @@ func newAPI(t testing.TB, opts ...option) *api {
 func newAPIOn(t testing.TB, env *testenv.Env, clk *clock.Fake, opts ...option) *api {
 	t.Helper()
 	res := env.Resources(t)
-	cfg := config.Config{TableName: env.Store.Table, JWTSecret: []byte(testSecret), RateLimitPerMinute: 1000,
+	cfg := config.Config{TableName: env.Store.Table, JWTSecret: []byte(testSecret), LinkSecret: []byte(testLinkSecret), RateLimitPerMinute: 1000,
 		ImportsBucket: res.ImportsBucket, ImportQueueURL: res.ImportQueueURL, DomainEventsQueueURL: res.DomainEventsQueueURL, S3PathStyle: true,
 		SendQueueURL: res.SendQueueURL, ConfigurationSet: res.ConfigurationSet, PublicBaseURL: "https://api.sendwell.test"}
 	// The SES adapter's local setting, as config.FromEnv reads it (the

@@ -18,13 +18,19 @@ import (
 const DefaultEventRetention = 400 * 24 * time.Hour
 
 // Config is what the functions need. Each function reads it all but checks
-// only what it uses (Require: the table, a queue), and only the API
-// functions read the JWT secret (LoadJWTSecret): a worker never asks SSM
-// for it.
+// only what it uses (Require: the table, a queue). Only the API functions
+// read the JWT secret (LoadJWTSecret), and only the send worker and the
+// public function read the link secret (LoadLinkSecret): no other function
+// asks SSM for either.
 type Config struct {
-	TableName          string
-	JWTSecret          []byte // API functions only
-	RateLimitPerMinute int    // 0: each plan's own limit
+	TableName string
+	JWTSecret []byte // API functions only
+	// LinkSecret signs the unsubscribe and tracking links in sent mail (the
+	// send worker and the public function only). It is not the JWT secret:
+	// rotating that signs everyone out, and must not break the links of
+	// mail sent months ago.
+	LinkSecret         []byte
+	RateLimitPerMinute int // 0: each plan's own limit
 	Stage              string
 	EventRetention     time.Duration // how long events are kept (EVENT_RETENTION_DAYS, default 400)
 
@@ -47,7 +53,7 @@ type Config struct {
 // SecretReader reads a SecureString parameter (SSM Parameter Store in AWS).
 type SecretReader func(ctx context.Context, name string) (string, error)
 
-// FromEnv reads every setting but the JWT secret: TABLE_NAME, STAGE, RATE_LIMIT_PER_MINUTE, EVENT_RETENTION_DAYS, IMPORTS_BUCKET,
+// FromEnv reads every setting but the secrets: TABLE_NAME, STAGE, RATE_LIMIT_PER_MINUTE, EVENT_RETENTION_DAYS, IMPORTS_BUCKET,
 // IMPORT_QUEUE_URL, DOMAIN_EVENTS_QUEUE_URL, S3_PATH_STYLE,
 // SES_LOCAL_AUTO_VERIFY, SEND_QUEUE_URL, SES_CONFIGURATION_SET and
 // PUBLIC_BASE_URL.
@@ -78,23 +84,39 @@ func FromEnv() (Config, error) {
 // LoadJWTSecret reads the secret that signs users' tokens and cursors:
 // JWT_SECRET locally, or the SSM parameter named by JWT_SECRET_PARAMETER in
 // AWS (read once, at cold start).
-func (c *Config) LoadJWTSecret(ctx context.Context, readSecret SecretReader) error {
-	switch secret, param := os.Getenv("JWT_SECRET"), os.Getenv("JWT_SECRET_PARAMETER"); {
+func (c *Config) LoadJWTSecret(ctx context.Context, readSecret SecretReader) (err error) {
+	c.JWTSecret, err = loadSecret(ctx, readSecret, "JWT secret", "JWT_SECRET")
+	return err
+}
+
+// LoadLinkSecret reads the secret that signs the unsubscribe and tracking
+// links: LINK_SECRET locally, or the SSM parameter named by
+// LINK_SECRET_PARAMETER in AWS (read once, at cold start).
+func (c *Config) LoadLinkSecret(ctx context.Context, readSecret SecretReader) (err error) {
+	c.LinkSecret, err = loadSecret(ctx, readSecret, "link secret", "LINK_SECRET")
+	return err
+}
+
+// loadSecret reads the secret named by the environment variable env (its
+// value) or env_PARAMETER (the SSM SecureString holding it); it must be at
+// least 32 characters.
+func loadSecret(ctx context.Context, readSecret SecretReader, what, env string) ([]byte, error) {
+	var v string
+	switch secret, param := os.Getenv(env), os.Getenv(env+"_PARAMETER"); {
 	case secret != "":
-		c.JWTSecret = []byte(secret)
+		v = secret
 	case param != "":
-		v, err := readSecret(ctx, param)
-		if err != nil {
-			return fmt.Errorf("config: read the JWT secret from SSM parameter %s: %w", param, err)
+		var err error
+		if v, err = readSecret(ctx, param); err != nil {
+			return nil, fmt.Errorf("config: read the %s from SSM parameter %s: %w", what, param, err)
 		}
-		c.JWTSecret = []byte(v)
 	default:
-		return errors.New("config: set JWT_SECRET (locally) or JWT_SECRET_PARAMETER (the SSM SecureString holding it)")
+		return nil, fmt.Errorf("config: set %s (locally) or %s_PARAMETER (the SSM SecureString holding it)", env, env)
 	}
-	if len(c.JWTSecret) < 32 {
-		return errors.New("config: the JWT secret must be at least 32 characters")
+	if len(v) < 32 {
+		return nil, fmt.Errorf("config: the %s must be at least 32 characters", what)
 	}
-	return nil
+	return []byte(v), nil
 }
 
 // Require fails when one of the named environment variables is unset.

@@ -64,6 +64,67 @@ func TestLoadJWTSecretWithoutAnyIsAnError(t *testing.T) {
 	assert.False(t, called, "no SSM call without a parameter name")
 }
 
+// The link secret is read like the JWT secret, from its own variables:
+// the value locally, the SSM parameter in AWS, at least 32 characters.
+func TestLoadLinkSecret(t *testing.T) {
+	secret := "link-secret-link-secret-link-secret-0123"
+	ssm := func(_ context.Context, name string) (string, error) {
+		switch name {
+		case "/sendwell/dev/link-secret":
+			return secret, nil
+		case "/sendwell/dev/short":
+			return "short", nil
+		}
+		return "", errors.New("ParameterNotFound")
+	}
+	cases := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+	}{
+		{"local", map[string]string{"LINK_SECRET": secret}, ""},
+		{"aws", map[string]string{"LINK_SECRET_PARAMETER": "/sendwell/dev/link-secret"}, ""},
+		{"short", map[string]string{"LINK_SECRET": "short"}, "link secret must be at least 32"},
+		{"short parameter", map[string]string{"LINK_SECRET_PARAMETER": "/sendwell/dev/short"}, "link secret must be at least 32"},
+		{"missing parameter", map[string]string{"LINK_SECRET_PARAMETER": "/nope"}, "link secret from SSM parameter /nope"},
+		{"missing", nil, "set LINK_SECRET (locally) or LINK_SECRET_PARAMETER"},
+		// The JWT secret's variables are not the link secret's.
+		{"only the JWT secret", map[string]string{"JWT_SECRET": secret, "JWT_SECRET_PARAMETER": "/sendwell/dev/link-secret"}, "set LINK_SECRET"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, k := range []string{"LINK_SECRET", "LINK_SECRET_PARAMETER", "JWT_SECRET", "JWT_SECRET_PARAMETER"} {
+				t.Setenv(k, c.env[k])
+			}
+			var got Config
+			err := got.LoadLinkSecret(context.Background(), ssm)
+			if c.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), c.wantErr)
+				assert.Nil(t, got.LinkSecret)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, Config{LinkSecret: []byte(secret)}, got, "only the link secret is set")
+		})
+	}
+}
+
+// Both secrets can be loaded side by side, each from its own source.
+func TestLoadBothSecrets(t *testing.T) {
+	t.Setenv("JWT_SECRET", "jwt-secret-jwt-secret-jwt-secret-0123")
+	t.Setenv("JWT_SECRET_PARAMETER", "")
+	t.Setenv("LINK_SECRET", "")
+	t.Setenv("LINK_SECRET_PARAMETER", "/links")
+	var c Config
+	require.NoError(t, c.LoadJWTSecret(context.Background(), nil))
+	require.NoError(t, c.LoadLinkSecret(context.Background(), func(_ context.Context, name string) (string, error) {
+		return "from-ssm-from-ssm-from-ssm-from-ssm-0123", nil
+	}))
+	assert.Equal(t, "jwt-secret-jwt-secret-jwt-secret-0123", string(c.JWTSecret))
+	assert.Equal(t, "from-ssm-from-ssm-from-ssm-from-ssm-0123", string(c.LinkSecret))
+}
+
 // Only the functions that use the table require it (the changes function
 // has none); Require names what is missing.
 func TestRequire(t *testing.T) {

@@ -92,6 +92,9 @@ func (d *Deps) Router() *httpx.Router {
 type API struct {
 	Name   string
 	Routes func(d *Deps, rt *httpx.Router) error
+	// LinkSecret: the group verifies signed links (links.API), so the
+	// function that serves it reads the link secret at cold start too.
+	LinkSecret bool
 }
 
 // Mount adds the routes of apis to rt.
@@ -122,16 +125,17 @@ type EventHandler func(context.Context, events.EventBridgeEvent) error
 type Worker[H SQSHandler | StreamHandler | EventHandler] struct {
 	Name  string
 	Needs []string
-	// Secret: the worker reads the JWT secret at cold start, as the API
-	// functions do (the send worker signs unsubscribe and tracking links
-	// with a key derived from it).
-	Secret bool
-	Build  func(d *Deps) (H, error)
+	// LinkSecret: the worker reads the link secret at cold start (the send
+	// worker signs the unsubscribe and tracking links with it). No worker
+	// reads the JWT secret.
+	LinkSecret bool
+	Build      func(d *Deps) (H, error)
 }
 
 // RunAPI is the whole main of an API function: JSON logs with the request
-// and tenant ids, the JWT secret and the dependencies read once, the routes
-// of apis, then the Lambda loop. A missing setting stops the cold start with
+// and tenant ids, the JWT secret (and the link secret when one of apis
+// asks for it) and the dependencies read once, the routes of apis, then the
+// Lambda loop. A missing setting stops the cold start with
 // a clear log line.
 func RunAPI(apis ...API) {
 	name := apis[0].Name
@@ -139,7 +143,7 @@ func RunAPI(apis ...API) {
 		setupLogs()
 		fail(name, err)
 	}
-	d := mustDeps(name, true)
+	d := mustDeps(name, true, wantsLinkSecret(apis))
 	rt := d.Router()
 	if err := Mount(d, rt, apis...); err != nil {
 		fail(name, err)
@@ -153,7 +157,7 @@ func RunWorker[H SQSHandler | StreamHandler | EventHandler](w Worker[H]) {
 		setupLogs()
 		fail(w.Name, err)
 	}
-	d := mustDeps(w.Name, w.Secret)
+	d := mustDeps(w.Name, false, w.LinkSecret)
 	h, err := w.Build(d)
 	if err != nil {
 		fail(w.Name, err)
@@ -167,7 +171,9 @@ func setupLogs() {
 	slog.SetDefault(slog.New(logx.NewHandler(lambdacontext.NewLogHandler())))
 }
 
-func mustDeps(function string, secret bool) *Deps {
+// mustDeps reads the settings, and the secrets asked for (each from its own
+// SSM parameter in AWS), and builds the dependencies.
+func mustDeps(function string, jwtSecret, linkSecret bool) *Deps {
 	setupLogs()
 	ctx := context.Background()
 	cfg, err := config.FromEnv()
@@ -178,16 +184,40 @@ func mustDeps(function string, secret bool) *Deps {
 	if err != nil {
 		fail(function, err)
 	}
-	if secret {
-		if err := cfg.LoadJWTSecret(ctx, func(ctx context.Context, name string) (string, error) { return awsx.ReadParameter(ctx, awsCfg, name) }); err != nil {
-			fail(function, err)
-		}
+	readSecret := func(ctx context.Context, name string) (string, error) { return awsx.ReadParameter(ctx, awsCfg, name) }
+	if err := loadSecrets(ctx, &cfg, readSecret, jwtSecret, linkSecret); err != nil {
+		fail(function, err)
 	}
 	d, err := NewDeps(awsCfg, cfg, clock.System{})
 	if err != nil {
 		fail(function, err)
 	}
 	return d
+}
+
+// loadSecrets reads the secrets a function asked for, and only those: a
+// worker never reads the JWT secret's parameter, and only the functions that
+// sign or verify links read the link secret's.
+func loadSecrets(ctx context.Context, cfg *config.Config, readSecret config.SecretReader, jwtSecret, linkSecret bool) error {
+	if jwtSecret {
+		if err := cfg.LoadJWTSecret(ctx, readSecret); err != nil {
+			return err
+		}
+	}
+	if linkSecret {
+		return cfg.LoadLinkSecret(ctx, readSecret)
+	}
+	return nil
+}
+
+// wantsLinkSecret: one of apis verifies signed links.
+func wantsLinkSecret(apis []API) bool {
+	for _, a := range apis {
+		if a.LinkSecret {
+			return true
+		}
+	}
+	return false
 }
 
 func fail(function string, err error) {

@@ -31,11 +31,13 @@ type Link struct {
 	ContactID string `json:"c,omitempty"`
 }
 
-// Signer signs and verifies links with a key derived from the JWT secret
+// Signer signs and verifies links with a key derived from the link secret
 // (HMAC-SHA256, truncated to 128 bits).
 type Signer struct{ key []byte }
 
-// NewSigner derives the links' key from secret.
+// NewSigner derives the links' key from secret: the link secret
+// (config.Config.LinkSecret), never the JWT secret, whose rotation must not
+// break the unsubscribe links of mail already sent.
 func NewSigner(secret []byte) *Signer {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte("sendwell links v1"))

@@ -39,8 +39,11 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 var (
-	t0     = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	secret = []byte("links-test-secret-0123456789abcdef")
+	t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	// secret is the link secret; jwtSecret, the public function's other
+	// secret, must never verify a link.
+	secret    = []byte("links-test-secret-0123456789abcdef")
+	jwtSecret = []byte("links-test-jwt-secret-0123456789abcdef")
 )
 
 const (
@@ -69,7 +72,7 @@ func newFixture(t *testing.T, orgName string, faults ...*awsx.Faults) *fixture {
 		f.Instrument(&awsCfg)
 		awsx.QuickRetries(&awsCfg, 2)
 	}
-	d, err := platform.NewDeps(awsCfg, config.Config{TableName: env.Store.Table, JWTSecret: secret}, clk)
+	d, err := platform.NewDeps(awsCfg, config.Config{TableName: env.Store.Table, JWTSecret: jwtSecret, LinkSecret: secret}, clk)
 	require.NoError(t, err)
 	rt := d.Router()
 	require.NoError(t, platform.Mount(d, rt, public.API, API))
@@ -176,6 +179,7 @@ func TestForgedTokensChangeNothing(t *testing.T) {
 	c := f.contact()
 	it := f.send(c.ID)
 	other := sends.NewSigner([]byte("another-secret-another-secret-xx"))
+	jwtSigned := sends.NewSigner(jwtSecret) // the links must not depend on the JWT secret
 
 	// The click's URL changed, its MAC kept: the open redirect it would be.
 	good := f.token(sends.LinkClick, it, func(l *sends.Link) { l.URL = "https://shop.example.com/a" })
@@ -197,6 +201,8 @@ func TestForgedTokensChangeNothing(t *testing.T) {
 		{"unsubscribe moved to another tenant", "POST", sends.PathUnsubscribe + movedTok},
 		{"unsubscribe signed elsewhere", "POST", sends.PathUnsubscribe + other.Sign(sends.Link{Kind: sends.LinkUnsubscribe, OrgID: orgID, SendID: it.ID, Email: email})},
 		{"click token as an unsubscribe", "POST", sends.PathUnsubscribe + good},
+		{"unsubscribe signed with the JWT secret", "POST", sends.PathUnsubscribe + jwtSigned.Sign(sends.Link{Kind: sends.LinkUnsubscribe, OrgID: orgID, SendID: it.ID, Email: email})},
+		{"click signed with the JWT secret", "GET", sends.PathClick + jwtSigned.Sign(sends.Link{Kind: sends.LinkClick, OrgID: orgID, SendID: it.ID, URL: "https://evil.example.net/"})},
 		{"unsubscribe page, garbage", "GET", sends.PathUnsubscribe + "x.y"},
 		{"too long", "GET", sends.PathOpen + strings.Repeat("A", sends.MaxTokenLen+1)},
 	}
@@ -221,6 +227,18 @@ func TestForgedTokensChangeNothing(t *testing.T) {
 	w := f.do("GET", sends.PathClick+good, "")
 	assert.Equal(t, http.StatusFound, w.Code)
 	assert.Equal(t, "https://shop.example.com/a", w.Header().Get("Location"))
+}
+
+// The public function asks for the link secret for this group, and the
+// group does not start without it (the JWT secret is no stand-in).
+func TestAPINeedsTheLinkSecret(t *testing.T) {
+	assert.True(t, API.LinkSecret)
+	env := testenv.New(t)
+	d, err := platform.NewDeps(env.Config, config.Config{TableName: env.Store.Table, JWTSecret: jwtSecret}, clock.NewFake(t0))
+	require.NoError(t, err)
+	err = platform.Mount(d, d.Router(), API)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "link secret")
 }
 
 // The page names the organisation, masks the address, escapes both, and

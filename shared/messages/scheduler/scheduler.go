@@ -41,9 +41,6 @@ const (
 	Recheck = 15 * time.Minute
 	// FirstLookBack is where the first tick starts, with no watermark yet.
 	FirstLookBack = 15 * time.Minute
-	// MaxLookBack bounds the overdue minutes one tick reads (after an
-	// outage, older entries are left: nothing is sent a day late).
-	MaxLookBack = 24 * time.Hour
 	// MaxDelay is SQS's longest DelaySeconds.
 	MaxDelay = 15 * time.Minute
 	// reserve is the time a tick keeps back before its deadline: it stops
@@ -111,7 +108,10 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 	if !found {
 		first = unixMinute(now.Add(-FirstLookBack))
 	}
-	first = max(first, unixMinute(now.Add(-MaxLookBack)))
+	// After an outage the watermark may be hours back: every minute since
+	// is read, as many as one tick has time for (it stops before its
+	// deadline), and the next tick goes on from there. Nothing due is left
+	// behind.
 
 	var res Result
 	done := first - 1 // the last minute read whole

@@ -86,7 +86,7 @@ func newFixture(t testing.TB, cfg func(*aws.Config)) *fixture {
 	}
 	f := &fixture{t: t, env: env, clk: clock.NewFake(time.Now()), ses: SESClient(c), ledger: &sends.Ledger{Store: env.Store}}
 	f.deps = &platform.Deps{
-		Config: config.Config{TableName: env.Store.Table, PublicBaseURL: testBase, JWTSecret: []byte(testSecret)},
+		Config: config.Config{TableName: env.Store.Table, PublicBaseURL: testBase, LinkSecret: []byte(testSecret)},
 		Clock:  f.clk, AWS: c, Store: st,
 	}
 	f.domain(testDomain, "verified", true)
@@ -634,6 +634,20 @@ func TestTheEmailAsSESGetsIt(t *testing.T) {
 	assert.Contains(t, html, `<a href="https://shop.example.com/orders?id=1&amp;ref=mail">`)
 	assert.NotContains(t, html, sends.PathClick)
 	assert.NotContains(t, html, sends.PathOpen)
+}
+
+// The function reads the link secret (and no JWT secret) and does not
+// start without it.
+func TestTheFunctionNeedsTheLinkSecret(t *testing.T) {
+	assert.True(t, Function.LinkSecret)
+	d := &platform.Deps{Config: config.Config{TableName: "t", PublicBaseURL: testBase, JWTSecret: []byte(testSecret)}}
+	_, err := Function.Build(d)
+	require.Error(t, err, "the JWT secret is no stand-in")
+	assert.Contains(t, err.Error(), "link secret")
+	d.Config = config.Config{TableName: "t", PublicBaseURL: testBase, LinkSecret: []byte(testSecret)}
+	h, err := Function.Build(d)
+	require.NoError(t, err)
+	assert.NotNil(t, h)
 }
 
 // The configuration set, when set, goes with every email.

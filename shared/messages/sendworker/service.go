@@ -61,7 +61,7 @@ type Worker struct {
 	domains  domainCache
 }
 
-// New builds the worker over d's table, signing links with d's JWT secret
+// New builds the worker over d's table, signing links with d's link secret
 // and sending through mailer.
 func New(d *platform.Deps, mailer Mailer) *Worker {
 	return &Worker{
@@ -69,7 +69,7 @@ func New(d *platform.Deps, mailer Mailer) *Worker {
 		ledger:    &sends.Ledger{Store: d.Store},
 		templates: stored.Reader{Store: d.Store},
 		mailer:    mailer,
-		signer:    sends.NewSigner(d.Config.JWTSecret),
+		signer:    sends.NewSigner(d.Config.LinkSecret),
 		engine:    render.NewEngine(),
 		clock:     d.Clock,
 		base:      d.Config.PublicBaseURL,
