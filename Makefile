@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: run test check-tools fmt-check vet lint unit bench bench-import
+.PHONY: run test check-tools fmt-check vet lint unit bench bench-import bench-send
 
 # The moto the local stack's launcher (shared/localaws/moto_server.py) is
 # written against: read from the launcher, so the pin lives in one place.
@@ -44,6 +44,10 @@ unit:
 # The README's figures. bench-import (100,000 rows) takes about 9 minutes; IMPORT_ROWS=20000 about 2.
 bench:
 	$(GO) test -run '^$$' -bench 'RequestPath|BatchUpsert100' -benchtime 20x -benchmem ./shared/app/
+
+# Sending through make run's real pollers: latency of SEND_SINGLE sends (200), then a burst of SEND_BURST (1000).
+bench-send:
+	$(GO) test -run '^$$' -bench SendThroughMakeRun -benchtime 1x -timeout 30m ./infra/local/
 
 bench-import:
 	$(GO) test -run '^$$' -bench 'Import$$' -benchtime 1x -timeout 60m ./shared/app/

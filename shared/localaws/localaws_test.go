@@ -40,3 +40,27 @@ func TestTransactionsAreAllOrNothing(t *testing.T) {
 	var k store.Key
 	assert.NoError(t, env.Store.Get(ctx, store.Key{PK: "c", SK: "X"}, &k))
 }
+
+// A transaction moto fails half-way through (here: an update whose
+// expression reads an attribute the item lacks, which moto only finds out
+// when it applies it) leaves nothing behind, as DynamoDB's would, so the
+// SDK's retry of the 500 cannot meet its own first half.
+func TestTransactionsMotoFailsHalfWayWriteNothing(t *testing.T) {
+	env := testenv.New(t)
+	ctx := t.Context()
+	av, err := store.Marshal(map[string]any{"PK": "first", "SK": "X", "n": 1})
+	require.NoError(t, err)
+	require.NoError(t, env.Store.Put(ctx, map[string]any{"PK": "kept", "SK": "X", "n": 1}))
+	err = env.Store.Transact(ctx, []types.TransactWriteItem{
+		{Put: &types.Put{Item: av}},
+		{Update: &types.Update{Key: store.Key{PK: "kept", SK: "X"}.KeyAV(), UpdateExpression: aws.String("SET n = n + :one"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}}}},
+		{Update: &types.Update{Key: store.Key{PK: "second", SK: "X"}.KeyAV(), UpdateExpression: aws.String("SET m = missing + :one"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}}}},
+	})
+	require.Error(t, err)
+	var got map[string]any
+	assert.ErrorIs(t, env.Store.Get(ctx, store.Key{PK: "first", SK: "X"}, &got), errs.ErrNotFound, "the put before the failure is undone")
+	require.NoError(t, env.Store.Get(ctx, store.Key{PK: "kept", SK: "X"}, &got))
+	assert.EqualValues(t, 1, got["n"], "the update before the failure is undone")
+}

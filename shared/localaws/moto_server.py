@@ -129,20 +129,34 @@ def patch_transactions(p):
                     errors.append(("ConditionalCheckFailed", str(ConditionalCheckFailed().message), old))
                     continue
                 errors.append((None, None, None))
-                writes.append((op_type, op, key))
+                writes.append((op_type, op, key, current.to_json()["Attributes"] if current else None))
             if any(code is not None for code, _, _ in errors):
                 raise TransactionCanceledException(errors)
-            for op_type, op, key in writes:  # every condition held: apply them all
-                names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
-                if op_type == "Put":
-                    self.put_item(op["TableName"], op["Item"], expression_attribute_names=names,
-                                  expression_attribute_values=values)
-                elif op_type == "Delete":
-                    self.delete_item(op["TableName"], key, expression_attribute_names=names,
-                                     expression_attribute_values=values)
-                elif op_type == "Update":
-                    self.update_item(op["TableName"], key, update_expression=op["UpdateExpression"],
-                                     expression_attribute_names=names, expression_attribute_values=values)
+            applied = []
+            try:
+                for op_type, op, key, before in writes:  # every condition held: apply them all
+                    names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                    if op_type == "Put":
+                        self.put_item(op["TableName"], op["Item"], expression_attribute_names=names,
+                                      expression_attribute_values=values)
+                    elif op_type == "Delete":
+                        self.delete_item(op["TableName"], key, expression_attribute_names=names,
+                                         expression_attribute_values=values)
+                    elif op_type == "Update":
+                        self.update_item(op["TableName"], key, update_expression=op["UpdateExpression"],
+                                         expression_attribute_names=names, expression_attribute_values=values)
+                    applied.append((op["TableName"], key, before))
+            except Exception as e:
+                # All or nothing, even when moto itself fails half-way: put
+                # back what was written, so the client's retry (a 500 is
+                # retried) meets the table as it was, as DynamoDB's would.
+                warn("a transaction failed half-way inside moto and was rolled back: %r" % (e,))
+                for table_name, key, before in reversed(applied):
+                    if before is None:
+                        self.delete_item(table_name, key)
+                    else:
+                        self.put_item(table_name, before)
+                raise
 
     # Single-item writes check their condition inside these methods (BatchWriteItem
     # goes through them too), so the lock makes each check-then-write atomic. The
