@@ -89,7 +89,7 @@ func (in *SendRequest) Validate() error {
 	if err := in.validateBody(); err != nil {
 		return err
 	}
-	data, err := canonicalObject("data", in.Data, MaxDataBytes)
+	data, err := stored.CanonicalObject("data", in.Data, MaxDataBytes)
 	if err != nil {
 		return err
 	}
@@ -314,26 +314,6 @@ func addrDomain(s string) (string, error) {
 		return "", fmt.Errorf("messages: no dot in the domain")
 	}
 	return domain, nil
-}
-
-// canonicalObject checks that raw (absent or null: none) is a JSON object of
-// at most max bytes and returns it with sorted keys and no spaces.
-func canonicalObject(field string, raw json.RawMessage, max int) (json.RawMessage, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	if len(raw) > max {
-		return nil, errs.Invalid(field, "The '%s' field must be at most %d KB of JSON.", field, max>>10)
-	}
-	obj, err := stored.DecodeObject(raw)
-	if err != nil {
-		return nil, errs.Invalid(field, "The '%s' field must be a JSON object.", field)
-	}
-	out, err := json.Marshal(obj)
-	if err != nil {
-		return nil, fmt.Errorf("messages: encode %s: %w", field, err)
-	}
-	return out, nil
 }
 
 // TestRequest is the body of POST /api/templates/{id}/test.

@@ -216,7 +216,7 @@ func (s *Store) Transact(ctx context.Context, items []types.TransactWriteItem) e
 		if attempt >= TransactAttempts {
 			return mapped
 		}
-		if err := sleep(ctx, jitter(20*time.Millisecond, 100*time.Millisecond)); err != nil {
+		if err := Sleep(ctx, jitter(20*time.Millisecond, 100*time.Millisecond)); err != nil {
 			return fmt.Errorf("store: %s: %w", op, err)
 		}
 	}
@@ -511,7 +511,7 @@ func (s *Store) writeBatch(ctx context.Context, reqs []types.WriteRequest) error
 	pending := reqs
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			if err := sleep(ctx, backoff(attempt)); err != nil {
+			if err := Sleep(ctx, backoff(attempt)); err != nil {
 				return fmt.Errorf("store: batch write: %w", err)
 			}
 		}
@@ -561,7 +561,7 @@ func (s *Store) getBatch(ctx context.Context, keys []Key) ([]map[string]types.At
 	var items []map[string]types.AttributeValue
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			if err := sleep(ctx, backoff(attempt)); err != nil {
+			if err := Sleep(ctx, backoff(attempt)); err != nil {
 				return nil, fmt.Errorf("store: batch get: %w", err)
 			}
 		}
@@ -587,8 +587,8 @@ func backoff(attempt int) time.Duration { return min(50*time.Millisecond<<attemp
 // jitter is a random duration in [lo, hi).
 func jitter(lo, hi time.Duration) time.Duration { return lo + rand.N(hi-lo) }
 
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d or until ctx ends (a retry's backoff).
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -118,7 +118,7 @@ func (in *Input) Validate() error {
 			return err
 		}
 	}
-	sample, err := canonicalObject("sampleData", in.SampleData, MaxSampleBytes)
+	sample, err := stored.CanonicalObject("sampleData", in.SampleData, MaxSampleBytes)
 	if err != nil {
 		return err
 	}
@@ -183,27 +183,6 @@ func address(field string, s *string) (*string, error) {
 		return nil, errs.Invalid(field, "The '%s' field must be an email address, such as news@example.com or \"Acme <news@example.com>\".", field)
 	}
 	return s, nil
-}
-
-// canonicalObject checks that raw (absent or null: none) is a JSON object of
-// at most max bytes and returns it with sorted keys and no spaces; numbers
-// keep their digits.
-func canonicalObject(field string, raw json.RawMessage, max int) (json.RawMessage, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	if len(raw) > max {
-		return nil, errs.Invalid(field, "The '%s' field must be at most %d KB of JSON.", field, max>>10)
-	}
-	obj, err := stored.DecodeObject(raw)
-	if err != nil {
-		return nil, errs.Invalid(field, "The '%s' field must be a JSON object.", field)
-	}
-	out, err := json.Marshal(obj)
-	if err != nil {
-		return nil, fmt.Errorf("templates: encode %s: %w", field, err)
-	}
-	return out, nil
 }
 
 // Warning is a problem MJML found in a template it still compiled.
@@ -277,7 +256,7 @@ type PreviewInput struct {
 
 // Validate checks the preview's data and version.
 func (p *PreviewInput) Validate() error {
-	data, err := canonicalObject("data", p.Data, MaxPreviewData)
+	data, err := stored.CanonicalObject("data", p.Data, MaxPreviewData)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ package sendworker
 
 import (
 	"context"
+	"github.com/sendwell/sendwell/shared/templates/stored"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
@@ -71,13 +72,8 @@ func failure(reason string) *permanent { return &permanent{reason: reason} }
 // contactItem is the part of a contact the worker reads: what a template
 // renders, and whether it may receive marketing.
 type contactItem struct {
-	ID         string         `dynamodbav:"id"`
-	Email      string         `dynamodbav:"email"`
-	FirstName  *string        `dynamodbav:"firstName"`
-	LastName   *string        `dynamodbav:"lastName"`
-	Properties map[string]any `dynamodbav:"properties"`
-	Tags       []string       `dynamodbav:"tags"`
-	Subscribed bool           `dynamodbav:"subscribed"`
+	stored.Contact
+	Subscribed bool `dynamodbav:"subscribed"`
 }
 
 // domainClaim is the global claim of a domain name by one tenant.

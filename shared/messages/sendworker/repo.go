@@ -127,7 +127,7 @@ func (r repo) recipient(ctx context.Context, it *sends.Item, latest bool) (recip
 			return recipient{}, fmt.Errorf("sendworker: read recipient: keys left unprocessed: %w", errs.NewUnavailable(1, nil))
 		}
 		if attempt > 0 {
-			if err := wait(ctx, time.Duration(attempt)*50*time.Millisecond); err != nil {
+			if err := store.Sleep(ctx, time.Duration(attempt)*50*time.Millisecond); err != nil {
 				return recipient{}, err
 			}
 		}
@@ -201,16 +201,4 @@ func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Va
 func timeAV(t time.Time) types.AttributeValue {
 	av, _ := attributevalue.Marshal(t.UTC()) // a time always marshals
 	return av
-}
-
-// wait waits d or until ctx ends.
-func wait(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -139,8 +139,8 @@ func (f *fixture) contact(subscribed bool) {
 		store.Key
 		contactItem
 		Version int `dynamodbav:"version"`
-	}{store.ContactKey(testOrg, contactID), contactItem{ID: contactID, Email: testTo, FirstName: &first,
-		Properties: map[string]any{"plan": "pro"}, Tags: []string{"vip"}, Subscribed: subscribed}, 3}))
+	}{store.ContactKey(testOrg, contactID), contactItem{Contact: stored.Contact{ID: contactID, Email: testTo, FirstName: &first,
+		Properties: map[string]any{"plan": "pro"}, Tags: []string{"vip"}}, Subscribed: subscribed}, 3}))
 }
 
 // queue writes a queued template send to the contact, changed by mod.

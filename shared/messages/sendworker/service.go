@@ -23,6 +23,7 @@ import (
 	"github.com/sendwell/sendwell/shared/platform"
 	"github.com/sendwell/sendwell/shared/render"
 	"github.com/sendwell/sendwell/shared/sends"
+	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/templates/stored"
 )
 
@@ -171,7 +172,7 @@ func (w *Worker) record(ctx context.Context, it *sends.Item, ev sends.Event) err
 	var err error
 	for attempt := range recordAttempts {
 		if attempt > 0 {
-			if werr := wait(ctx, time.Duration(attempt)*100*time.Millisecond); werr != nil {
+			if werr := store.Sleep(ctx, time.Duration(attempt)*100*time.Millisecond); werr != nil {
 				return err
 			}
 		}
@@ -271,8 +272,7 @@ func (w *Worker) prepare(ctx context.Context, it *sends.Item) (*sesv2.SendEmailI
 	unsub := w.signer.URL(w.base, sends.Link{Kind: sends.LinkUnsubscribe, OrgID: it.OrgID, SendID: it.ID, Email: it.To, ContactID: it.ContactID})
 	vars := render.Vars{Contact: map[string]any{"email": it.To}, UnsubscribeURL: unsub}
 	if rec.contact != nil {
-		vars.Contact = stored.ContactVars(&stored.Contact{ID: rec.contact.ID, Email: rec.contact.Email, FirstName: rec.contact.FirstName,
-			LastName: rec.contact.LastName, Properties: rec.contact.Properties, Tags: rec.contact.Tags})
+		vars.Contact = stored.ContactVars(&rec.contact.Contact)
 	}
 	if vars.Data, err = stored.MergedData("", json.RawMessage(it.Data)); err != nil {
 		return nil, failure(reasonBadData)

@@ -12,6 +12,8 @@ import (
 	"io"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sendwell/sendwell/shared/errs"
 )
 
 // Warning is a problem MJML found in a template it still compiled (an
@@ -175,4 +177,25 @@ func Gunzip(b []byte) (string, error) {
 		return "", fmt.Errorf("stored: decompress: not UTF-8")
 	}
 	return string(out), nil
+}
+
+// CanonicalObject checks that raw (absent or null: none) is a JSON object of
+// at most max bytes and returns it with sorted keys and no spaces; numbers
+// keep their digits.
+func CanonicalObject(field string, raw json.RawMessage, max int) (json.RawMessage, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if len(raw) > max {
+		return nil, errs.Invalid(field, "The '%s' field must be at most %d KB of JSON.", field, max>>10)
+	}
+	obj, err := DecodeObject(raw)
+	if err != nil {
+		return nil, errs.Invalid(field, "The '%s' field must be a JSON object.", field)
+	}
+	out, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("stored: encode %s: %w", field, err)
+	}
+	return out, nil
 }
