@@ -468,3 +468,70 @@ func SchedulerWatermarkKey() Key { return Key{"SCHEDULER", "WATERMARK"} }
 // `contacts`), kept beside its monthly usage, which enforces the plan's
 // contacts quota.
 func ContactCountKey(orgID string) Key { return Key{OrgPK(orgID) + partUsage, "CONTACTS"} }
+
+// Segments.
+//
+// A segment lives in its tenant's partition; its members have a partition
+// of their own per segment (listed a page per Query), mirrored by a
+// partition per contact holding the contact's memberships and its
+// evaluation state (one Query gives both). A tenant's segments version is
+// bumped with every definition change, so workers know when to reload.
+// Per-contact event counters keep the times of the events a segment's
+// conditions count, so "at least 2 in 30 days" is one read.
+const (
+	prefixSegment     = "SEG#"
+	partSegments      = "#SEGS"
+	partSegment       = "#SEG#"
+	partContactSeg    = "#CSEG#"
+	partEventCounters = "#ECNT#"
+	skVersion         = "VERSION"
+	skState           = "STATE"
+)
+
+// SegmentKey is a segment in its tenant's partition.
+func SegmentKey(orgID, segmentID string) Key { return Key{OrgPK(orgID), prefixSegment + segmentID} }
+
+// SegmentPrefix is the sort-key prefix of a tenant's segments (and of a
+// contact's memberships).
+func SegmentPrefix() string { return prefixSegment }
+
+// SegmentsVersionKey is the counter bumped with every change to a tenant's
+// segment definitions.
+func SegmentsVersionKey(orgID string) Key { return Key{OrgPK(orgID) + partSegments, skVersion} }
+
+// SegmentMembersPK is the partition of one segment's members.
+func SegmentMembersPK(orgID, segmentID string) string {
+	return OrgPK(orgID) + partSegment + segmentID
+}
+
+// SegmentMemberKey is a contact's membership in a segment's partition.
+func SegmentMemberKey(orgID, segmentID, contactID string) Key {
+	return Key{SegmentMembersPK(orgID, segmentID), ContactSK(contactID)}
+}
+
+// ContactSegmentsPK is the partition of one contact's memberships and its
+// evaluation state.
+func ContactSegmentsPK(orgID, contactID string) string {
+	return OrgPK(orgID) + partContactSeg + contactID
+}
+
+// ContactSegmentKey is a segment's membership in its contact's partition.
+func ContactSegmentKey(orgID, contactID, segmentID string) Key {
+	return Key{ContactSegmentsPK(orgID, contactID), prefixSegment + segmentID}
+}
+
+// ContactSegStateKey is a contact's evaluation state (its lock, and when a
+// time window next flips one of its memberships).
+func ContactSegStateKey(orgID, contactID string) Key {
+	return Key{ContactSegmentsPK(orgID, contactID), skState}
+}
+
+// EventCountersPK is the partition of one contact's event counters.
+func EventCountersPK(orgID, contactID string) string {
+	return OrgPK(orgID) + partEventCounters + contactID
+}
+
+// EventCounterKey is one counter (an event name and a where clause) of a contact.
+func EventCounterKey(orgID, contactID, counterKey string) Key {
+	return Key{EventCountersPK(orgID, contactID), counterKey}
+}
