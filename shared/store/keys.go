@@ -199,7 +199,7 @@ func kindOf(part string) string {
 		return part[:i+1]
 	}
 	switch part {
-	case skProfile, skLookup, skIdem:
+	case skProfile, skLookup, skIdem, skSend, skVersion, skState:
 		return part
 	}
 	return "?"
