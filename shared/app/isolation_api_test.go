@@ -128,3 +128,57 @@ func TestAnotherTenantsSendsAnswer404(t *testing.T) {
 	assert.Equal(t, before, alice.call("GET", "/api/sends/"+id, nil).JSON(t), "nothing changed")
 	assert.Equal(t, http.StatusOK, alice.call("GET", "/api/suppressions/blocked@example.com", nil).Status)
 }
+
+// Every segments route, called with another tenant's segment and contact
+// ids, answers 404 and changes nothing; lists and previews see only the
+// caller's own audience.
+func TestAnotherTenantsSegmentsAnswer404(t *testing.T) {
+	a := newAPI(t)
+	alice, mallory := a.tenant("alice@example.com"), a.tenant("mallory@example.com")
+	contact := alice.createContact(map[string]any{"email": "secret@example.com", "tags": []string{"vip"}})["id"].(string)
+	seg := alice.createSegment(map[string]any{"name": "Secret", "definition": map[string]any{"tag": "vip"}})
+	id := seg["id"].(string)
+	alice.addMember(id, contact, t0)
+	before := alice.call("GET", "/api/segments/"+id, nil).JSON(t)
+
+	sweep := []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/api/segments/" + id, nil},
+		{"PATCH", "/api/segments/" + id, map[string]any{"name": "Pwned", "definition": map[string]any{"tag": "x"}}},
+		{"DELETE", "/api/segments/" + id, nil},
+		{"GET", "/api/segments/" + id + "/contacts", nil},
+		{"GET", "/api/contacts/" + contact + "/segments", nil},
+	}
+	lambda := mallory.segmentsOnly() // the segments function, as API Gateway routes to it
+	for _, s := range sweep {
+		r := lambda.call(s.method, s.path, s.body)
+		assert.Equal(t, http.StatusNotFound, r.Status, "%s %s", s.method, s.path)
+		assert.NotContains(t, string(r.Body), "secret@example.com")
+		assert.NotContains(t, string(r.Body), "Secret")
+	}
+	assert.Empty(t, mallory.call("GET", "/api/segments", nil).JSON(t)["data"])
+	p := mallory.call("POST", "/api/segments/preview", map[string]any{"definition": map[string]any{"tag": "vip"}}).JSON(t)
+	assert.EqualValues(t, 0, p["count"], "a preview sees only the caller's contacts")
+	assert.Equal(t, before, alice.call("GET", "/api/segments/"+id, nil).JSON(t), "nothing changed")
+	assert.Len(t, alice.call("GET", "/api/segments/"+id+"/contacts", nil).JSON(t)["data"], 1)
+}
+
+// A definition cannot reference another tenant's segment: 400, as for an
+// unknown one, saying nothing of the other tenant.
+func TestSegmentCannotReferenceAnotherTenantsSegment(t *testing.T) {
+	a := newAPI(t)
+	alice, mallory := a.tenant("alice@example.com"), a.tenant("mallory@example.com")
+	secret := alice.createSegment(map[string]any{"name": "Secret", "definition": map[string]any{"tag": "vip"}})
+	own := mallory.createSegment(map[string]any{"name": "Own", "definition": map[string]any{"tag": "x"}})
+	ref := map[string]any{"segment": secret["id"]}
+	for _, r := range []*resp{
+		mallory.call("POST", "/api/segments", map[string]any{"name": "n", "definition": ref}),
+		mallory.call("PATCH", "/api/segments/"+own["id"].(string), map[string]any{"definition": ref}),
+		mallory.call("POST", "/api/segments/preview", map[string]any{"definition": ref}),
+	} {
+		assert.Equal(t, http.StatusBadRequest, r.Status, string(r.Body))
+		assert.NotContains(t, string(r.Body), "Secret")
+	}
+}

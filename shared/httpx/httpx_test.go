@@ -380,3 +380,31 @@ func TestLogsNeverCarryAddressesFromPaths(t *testing.T) {
 	assert.Contains(t, out, `"path":"/api/things/{id}"`)
 	assert.Contains(t, out, `"path":"/api/things/thing_1"`)
 }
+
+// Two groups may serve routes through one broader mux pattern: each request
+// reaches the route its path matches, and any other path is a 404.
+func TestRoutesShareABroaderPattern(t *testing.T) {
+	rt := NewRouter(nil, clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
+	rt.Handle("GET /api/contacts/imports/{id}", Public, func(w http.ResponseWriter, r *http.Request) error {
+		WriteJSON(w, http.StatusOK, "import")
+		return nil
+	})
+	for _, sub := range []string{"events", "segments"} {
+		rt.HandleVia("GET /api/contacts/{id}/"+sub, "GET /api/contacts/{id}/{sub}", Public, func(w http.ResponseWriter, r *http.Request) error {
+			WriteJSON(w, http.StatusOK, sub+" of "+r.PathValue("id"))
+			return nil
+		})
+	}
+	for path, want := range map[string]string{
+		"/api/contacts/imports/imp_1":  `"import"`,
+		"/api/contacts/cnt_1/events":   `"events of cnt_1"`,
+		"/api/contacts/cnt_1/segments": `"segments of cnt_1"`,
+	} {
+		rec, _ := serve(rt, "GET", path, "")
+		assert.Equal(t, http.StatusOK, rec.Code, path)
+		assert.JSONEq(t, want, rec.Body.String(), path)
+	}
+	rec, eb := serve(rt, "GET", "/api/contacts/cnt_1/nope", "")
+	assert.Equal(t, http.StatusNotFound, rec.Code)
+	assert.Equal(t, "NOT_FOUND", eb.Error.Code)
+}

@@ -44,12 +44,13 @@ type Router struct {
 	guards map[Access][]Middleware
 	routes []string
 	clock  clock.Clock
+	vias   map[string]*via // routes served through a shared mux pattern, by that pattern
 }
 
 // NewRouter returns a router whose routes of each access level run behind
 // that level's guards (authentication, rate limiting, idempotency, …).
 func NewRouter(guards map[Access][]Middleware, clk clock.Clock) *Router {
-	rt := &Router{mux: http.NewServeMux(), guards: guards, clock: clk}
+	rt := &Router{mux: http.NewServeMux(), guards: guards, clock: clk, vias: map[string]*via{}}
 	rt.mux.Handle("/", http.HandlerFunc(rt.noRoute))
 	return rt
 }
@@ -104,8 +105,53 @@ func (rt *Router) HandleVia(pattern, muxPattern string, access Access, h Handler
 	for i := len(guards) - 1; i >= 0; i-- {
 		handler = guards[i](handler)
 	}
-	rt.mux.Handle(muxPattern, handler)
 	rt.routes = append(rt.routes, pattern)
+	if muxPattern == pattern {
+		rt.mux.Handle(muxPattern, handler)
+		return
+	}
+	// Several groups may serve routes through one broader pattern (the
+	// events and the segments of a contact): each request goes to the route
+	// whose own pattern its path matches.
+	v, ok := rt.vias[muxPattern]
+	if !ok {
+		v = &via{}
+		rt.vias[muxPattern] = v
+		rt.mux.Handle(muxPattern, v)
+	}
+	_, path, _ := strings.Cut(pattern, " ")
+	v.routes = append(v.routes, viaRoute{segments: strings.Split(path, "/"), h: handler})
+}
+
+// via serves the routes that share one mux pattern.
+type via struct{ routes []viaRoute }
+
+type viaRoute struct {
+	segments []string // the route's path, split at '/'; "{…}" matches any segment
+	h        http.Handler
+}
+
+func (v *via) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	segs := strings.Split(r.URL.Path, "/")
+	for _, rt := range v.routes {
+		if matchSegments(rt.segments, segs) {
+			rt.h.ServeHTTP(w, r)
+			return
+		}
+	}
+	WriteError(w, r, NoRoute(r))
+}
+
+func matchSegments(pattern, path []string) bool {
+	if len(pattern) != len(path) {
+		return false
+	}
+	for i, p := range pattern {
+		if !strings.HasPrefix(p, "{") && p != path[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Routes lists the patterns registered, such as "GET /api/contacts".

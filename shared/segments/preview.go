@@ -1,0 +1,184 @@
+package segments
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sendwell/sendwell/shared/errs"
+	"github.com/sendwell/sendwell/shared/segments/rules"
+	"github.com/sendwell/sendwell/shared/store"
+)
+
+// Costs and bounds of a preview.
+const (
+	// previewPage is how many contacts one Query of the walk reads.
+	previewPage = 1000
+	// previewParallel is how many contacts' facts are read at once.
+	previewParallel = 16
+	// eventRetention is how far back events count ("ever" in a definition),
+	// as the worker's counters keep them.
+	eventRetention = 400 * 24 * time.Hour
+	// maxCounted is how many events of one name a contact's facts hold (the
+	// worker's counters keep the newest 1000).
+	maxCounted = 1000
+	// recentSends is how many of a contact's sends email conditions see.
+	recentSends = 100
+)
+
+// Preview evaluates a definition over every contact of the tenant, newest
+// first, without saving anything: the exact count and the first
+// PreviewSample matching contacts. Its cost per contact: a share of one
+// Query per previewPage contacts; 1 Query per event name the definition
+// counts; 1 Query of its sends when it has email conditions; and a share
+// of one BatchGetItem per 100 (contact, referenced segment) pairs. Audiences
+// over MaxPreviewContacts are refused (422).
+func (s *Service) Preview(ctx context.Context, orgID string, req PreviewRequest) (Preview, error) {
+	r, err := rules.Parse(req.Definition)
+	if err != nil {
+		return Preview{}, err
+	}
+	deps := r.Deps()
+	if len(deps.Segments) > 0 {
+		t, err := s.repo.load(ctx, orgID)
+		if err != nil {
+			return Preview{}, err
+		}
+		if _, err := s.check(t, "", req.Definition); err != nil {
+			return Preview{}, err
+		}
+	}
+	n, err := s.repo.contactCount(ctx, orgID)
+	if err != nil {
+		return Preview{}, err
+	}
+	if n > MaxPreviewContacts {
+		return Preview{}, tooMany()
+	}
+	now := s.clock.Now().UTC()
+	out := Preview{Sample: []Contact{}}
+	var start map[string]string
+	for {
+		page, next, err := s.repo.contacts(ctx, orgID, previewPage, start)
+		if err != nil {
+			return Preview{}, err
+		}
+		if out.Scanned+len(page) > MaxPreviewContacts {
+			return Preview{}, tooMany()
+		}
+		member, err := s.evalPage(ctx, orgID, r, deps, page, now)
+		if err != nil {
+			return Preview{}, err
+		}
+		for i := range page {
+			if !member[i] {
+				continue
+			}
+			out.Count++
+			if len(out.Sample) < PreviewSample {
+				out.Sample = append(out.Sample, page[i].API())
+			}
+		}
+		out.Scanned += len(page)
+		if next == nil {
+			return out, nil
+		}
+		start = next
+	}
+}
+
+func tooMany() error {
+	return &errs.Unprocessable{Message: fmt.Sprintf("A preview evaluates at most %d contacts; this organisation has more. Save the segment instead: its build has no limit.", MaxPreviewContacts)}
+}
+
+// evalPage evaluates r for each contact of a page, reading the facts it
+// needs previewParallel contacts at a time.
+func (s *Service) evalPage(ctx context.Context, orgID string, r *rules.Rule, deps rules.Deps, page []contactItem, now time.Time) ([]bool, error) {
+	var memberships map[string]map[string]bool
+	if len(deps.Segments) > 0 {
+		keys := make([]store.Key, 0, len(page)*len(deps.Segments))
+		for _, c := range page {
+			for _, seg := range deps.Segments {
+				keys = append(keys, store.ContactSegmentKey(orgID, c.ID, seg))
+			}
+		}
+		var err error
+		if memberships, err = s.repo.memberships(ctx, keys); err != nil {
+			return nil, err
+		}
+	}
+	member := make([]bool, len(page))
+	failed := make([]error, len(page))
+	sem := make(chan struct{}, previewParallel)
+	var wg sync.WaitGroup
+	for i := range page {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f, err := s.facts(ctx, orgID, deps, &page[i], now)
+			if err != nil {
+				failed[i] = err
+				return
+			}
+			f.Segments = memberships[page[i].ID]
+			member[i], _ = r.Eval(f, now)
+		})
+	}
+	wg.Wait()
+	for _, err := range failed {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return member, nil
+}
+
+// facts reads what r needs to know of one contact beyond its item: the
+// times of its matching events, and its recent sends.
+func (s *Service) facts(ctx context.Context, orgID string, deps rules.Deps, c *contactItem, now time.Time) (rules.Facts, error) {
+	f := rules.Facts{Contact: rules.Contact{ID: c.ID, Email: c.Email, FirstName: c.FirstName, LastName: c.LastName,
+		Subscribed: c.Subscribed, CreatedAt: c.CreatedAt, Properties: c.Properties, Tags: c.Tags}}
+	if len(deps.Counters) > 0 {
+		f.Events = make(map[string][]time.Time, len(deps.Counters))
+		byName := map[string][]rules.Counter{}
+		for _, ctr := range deps.Counters {
+			byName[ctr.Event] = append(byName[ctr.Event], ctr)
+		}
+		for name, ctrs := range byName {
+			evs, err := s.repo.events(ctx, orgID, c.ID, name, now.Add(-eventRetention), maxCounted)
+			if err != nil {
+				return rules.Facts{}, err
+			}
+			for _, ctr := range ctrs {
+				times := []time.Time{}
+				for _, e := range evs {
+					if ctr.Matches(e.Properties) {
+						times = append(times, e.Timestamp)
+					}
+				}
+				f.Events[ctr.Key] = times
+			}
+		}
+	}
+	if deps.Email {
+		sends, err := s.repo.sends(ctx, orgID, c.ID, recentSends)
+		if err != nil {
+			return rules.Facts{}, err
+		}
+		for _, sd := range sends {
+			f.Sends = append(f.Sends, sd.rule())
+		}
+	}
+	return f, nil
+}
+
+// rule is the send as email conditions see it: a send's status only moves
+// forward, so a later status implies the earlier ones.
+func (sd sendItem) rule() rules.Send {
+	clicked := sd.Status == "clicked" || sd.Clicks > 0
+	opened := clicked || sd.Status == "opened" || sd.Opens > 0
+	delivered := opened || sd.Status == "delivered" || sd.Status == "complained"
+	return rules.Send{TemplateID: sd.TemplateID, CreatedAt: sd.CreatedAt, At: sd.StatusAt,
+		Delivered: delivered, Opened: opened, Clicked: clicked, Bounced: sd.Status == "bounced"}
+}
