@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: run test check-tools fmt-check vet lint unit bench bench-import bench-send
+.PHONY: run test check-tools fmt-check vet lint unit bench bench-import bench-send bench-segments
 
 # The moto the local stack's launcher (shared/localaws/moto_server.py) is
 # written against: read from the launcher, so the pin lives in one place.
@@ -48,6 +48,10 @@ bench:
 # Sending through make run's real pollers: latency of SEND_SINGLE sends (200), then a burst of SEND_BURST (1000).
 bench-send:
 	$(GO) test -run '^$$' -bench SendThroughMakeRun -benchtime 1x -timeout 30m ./infra/local/
+
+# Segments through make run: freshness of SEGMENT_CHANGES changes (100), then a build over SEGMENT_CONTACTS (10000).
+bench-segments:
+	$(GO) test -run '^$$' -bench SegmentsThroughMakeRun -benchtime 1x -timeout 60m ./infra/local/
 
 bench-import:
 	$(GO) test -run '^$$' -bench 'Import$$' -benchtime 1x -timeout 60m ./shared/app/

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
@@ -41,6 +42,7 @@ import (
 	"github.com/sendwell/sendwell/shared/messages/sendworker"
 	"github.com/sendwell/sendwell/shared/messages/sesevents"
 	"github.com/sendwell/sendwell/shared/platform"
+	segmentworker "github.com/sendwell/sendwell/shared/segments/worker"
 	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/tenant"
 )
@@ -68,6 +70,11 @@ func main() {
 // schedulerEvery is how often the local stack ticks the scheduler (AWS:
 // every minute), so a scheduled send is late by seconds here too.
 const schedulerEvery = 5 * time.Second
+
+// segmentBatchTimeout is the segment worker's deadline per batch, its
+// Lambda timeout in template.yaml; less than the local segment queue's
+// visibility timeout (localaws.SegmentVisibility).
+const segmentBatchTimeout = 60 * time.Second
 
 // run serves until ctx is done, then stops everything it started.
 func run(ctx context.Context, out io.Writer) error {
@@ -132,6 +139,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	cfg.ImportsBucket, cfg.ImportQueueURL, cfg.DomainEventsQueueURL, cfg.S3PathStyle = res.ImportsBucket, res.ImportQueueURL, res.DomainEventsQueueURL, true
 	cfg.SendQueueURL, cfg.ConfigurationSet = res.SendQueueURL, res.ConfigurationSet
+	cfg.SegmentQueueURL = res.SegmentQueueURL
 	deps, err := platform.NewDeps(awsCfg, cfg, clock.System{})
 	if err != nil {
 		return err
@@ -178,6 +186,22 @@ func run(ctx context.Context, out io.Writer) error {
 	sender := sendworker.New(deps, mail)
 	worker("send-worker", func() error {
 		return localaws.PollQueue(workCtx, sqs.NewFromConfig(awsCfg), res.SendQueueURL, sender.Handle)
+	})
+	// The segment worker consumes the domain events (contact changes, events,
+	// memberships, engagement) and its own job queue, each batch with
+	// Lambda's deadline, so a long build checkpoints and re-queues itself
+	// as it does in AWS.
+	segments := segmentworker.New(deps, sqs.NewFromConfig(awsCfg), res.SegmentQueueURL)
+	segmentHandle := func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		ctx, cancel := context.WithTimeout(ctx, segmentBatchTimeout)
+		defer cancel()
+		return segments.Handle(ctx, ev)
+	}
+	worker("segment-worker (domain events)", func() error {
+		return localaws.PollQueue(workCtx, sqs.NewFromConfig(awsCfg), res.DomainEventsQueueURL, segmentHandle)
+	})
+	worker("segment-worker (segment jobs)", func() error {
+		return localaws.PollQueue(workCtx, sqs.NewFromConfig(awsCfg), res.SegmentQueueURL, segmentHandle)
 	})
 	sched := scheduler.New(deps, sqs.NewFromConfig(awsCfg))
 	worker("scheduler", func() error {

@@ -334,3 +334,66 @@ func TestMakeRunSendsAnEmailAndFollowsItToDelivered(t *testing.T) {
 	require.NoError(t, err, got)
 	assert.False(t, sentAt.Before(due.Truncate(time.Millisecond)), "sent at %s, due at %s: never early", sentAt, due)
 }
+
+// Segments on `make run`'s own workers: a segment created through the API
+// is built by the segment worker (the stream queues its build job), a
+// contact that qualifies enters it within seconds through the stream and
+// the domain-events queue, and leaves when it no longer qualifies.
+func TestMakeRunKeepsASegmentsMembers(t *testing.T) {
+	moto, err := localaws.StartMoto(0)
+	require.NoError(t, err)
+	t.Cleanup(moto.Stop)
+	t.Setenv("AWS_ENDPOINT_URL", moto.Endpoint)
+	t.Setenv("TABLE_NAME", "segments-"+strings.ToLower(t.Name()))
+	t.Setenv("RATE_LIMIT_PER_MINUTE", "100000") // the test polls
+	base, key, stop := start(t)
+	defer stop()
+
+	call := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return res.StatusCode, string(b)
+	}
+	id := func(body string) string {
+		var out struct {
+			ID string `json:"id"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &out), body)
+		require.NotEmpty(t, out.ID, body)
+		return out.ID
+	}
+	code, body := call("POST", "/api/contacts", `{"email":"before@example.com","tags":["vip"]}`)
+	require.Equal(t, http.StatusCreated, code, body)
+	before := id(body)
+	code, body = call("POST", "/api/segments", `{"name":"VIPs","definition":{"all":[{"tag":"vip"},{"property":"email","operator":"endsWith","value":"@example.com"}]}}`)
+	require.Equal(t, http.StatusCreated, code, body)
+	seg := id(body)
+	member := func(contactID string) func() bool {
+		return func() bool {
+			code, body := call("GET", "/api/segments/"+seg+"/contacts", "")
+			return code == http.StatusOK && strings.Contains(body, contactID)
+		}
+	}
+	assert.Eventually(t, func() bool {
+		_, body := call("GET", "/api/segments/"+seg, "")
+		return strings.Contains(body, `"status":"ready"`)
+	}, 30*time.Second, 100*time.Millisecond, "the build finishes")
+	assert.Eventually(t, member(before), 10*time.Second, 50*time.Millisecond, "the build adds the contact that was there before")
+
+	code, body = call("POST", "/api/contacts", `{"email":"after@example.com","tags":["vip"]}`)
+	require.Equal(t, http.StatusCreated, code, body)
+	after := id(body)
+	assert.Eventually(t, member(after), 10*time.Second, 50*time.Millisecond, "a new contact enters within seconds")
+	code, body = call("GET", "/api/contacts/"+after+"/segments", "")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, seg, "the contact's own memberships list it")
+
+	code, body = call("PATCH", "/api/contacts/"+after, `{"tags":[]}`)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Eventually(t, func() bool { return !member(after)() }, 10*time.Second, 50*time.Millisecond, "and leaves when it no longer qualifies")
+}

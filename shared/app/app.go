@@ -16,6 +16,7 @@ import (
 	"github.com/sendwell/sendwell/shared/messages/links"
 	"github.com/sendwell/sendwell/shared/platform"
 	"github.com/sendwell/sendwell/shared/public"
+	"github.com/sendwell/sendwell/shared/segments"
 	"github.com/sendwell/sendwell/shared/templates"
 	"github.com/sendwell/sendwell/shared/tracking"
 )
@@ -29,6 +30,7 @@ var Functions = map[string][]platform.API{
 	"domains":   {domains.API},
 	"messages":  {messages.API},
 	"public":    {public.API, links.API},
+	"segments":  {segments.API},
 }
 
 // Router returns the router of one API function, as its Lambda serves it.

@@ -23,6 +23,7 @@ var groups = map[string][]string{
 	"templates": {"shared/templates"},
 	"domains":   {"shared/domains"},
 	"messages":  {"shared/messages", "shared/sends"},
+	"segments":  {"shared/segments"},
 	// How template versions are stored: written by templates, read by the
 	// messages functions, which must not link mjml-go.
 	"template-store": {"shared/templates/stored"},
@@ -47,6 +48,10 @@ var functionGroups = map[string][]string{
 	"send-worker":   {"messages", "template-store"},
 	"ses-events":    {"messages", "contacts"},
 	"scheduler":     {"messages"},
+	"segments":      {"segments"},
+	// The segment worker reads contacts, events and sends by their stored
+	// attributes: it links no other group.
+	"segment-worker": {"segments"},
 }
 
 // publicServices are the only AWS SDK service packages the public function

@@ -18,6 +18,7 @@ import (
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/httpx"
 	"github.com/sendwell/sendwell/shared/imports/importworker"
+	"github.com/sendwell/sendwell/shared/segments/worker"
 	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/testenv"
 )
@@ -66,6 +67,15 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 		{"contacts/track-events-batch.json", 200},
 		{"contacts/list-contact-events.json", 200},
 		{"contacts/create-import.json", 201},
+		{"segments/create-segment.json", 201},
+		{"segments/create-segment-bad-definition.json", 400},
+		{"segments/list-segments.json", 200},
+		{"segments/get-segment.json", 200},
+		{"segments/patch-segment.json", 200},
+		{"segments/list-segment-contacts.json", 200},
+		{"segments/list-contact-segments.json", 200}, // the contact create-contact.json made, in no segment
+		{"segments/preview-segment.json", 200},
+		{"segments/delete-segment.json", 204},
 		{"contacts/delete-contact.json", 204},
 		{"templates/put-template.json", 201},
 		{"templates/put-template-invalid-mjml.json", 422},
@@ -101,6 +111,8 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 		{"changes/contact-created.json", 0},
 		{"changes/contact-deleted.json", 0},
 		{"changes/send-queued.json", 0},
+		{"changes/segment-member-entered.json", 0},
+		{"segment-worker/event-tracked.json", 0},
 		{"send-worker/send-job.json", 0},
 		{"ses-events/email-delivered.json", 0},
 		{"ses-events/email-bounced.json", 0},
@@ -125,6 +137,7 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 	contactID := "" // the contact create-contact.json makes, for the events that name one
 	domainID := ""  // the domain create-domain.json makes
 	msgID := ""     // the scheduled send send-scheduled.json makes
+	segmentID := "" // the segment create-segment.json makes
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join(root, c.file))
@@ -147,6 +160,12 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 			case "changes/send-queued.json":
 				sampleSendRecord(t, a, raw)
 				return
+			case "changes/segment-member-entered.json":
+				sampleMembershipRecord(t, a, raw)
+				return
+			case "segment-worker/event-tracked.json":
+				sampleSegmentWorker(t, a, s, raw)
+				return
 			case "send-worker/send-job.json":
 				sampleSendJob(t, a, s, raw)
 				return
@@ -165,6 +184,9 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 			}
 			if msgID != "" {
 				raw = []byte(strings.ReplaceAll(string(raw), samplePlaceholder("msg"), msgID))
+			}
+			if segmentID != "" {
+				raw = []byte(strings.ReplaceAll(string(raw), samplePlaceholder("seg"), segmentID))
 			}
 			var ev events.APIGatewayV2HTTPRequest
 			require.NoError(t, json.Unmarshal(raw, &ev))
@@ -194,6 +216,11 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 				var created map[string]any
 				require.NoError(t, json.Unmarshal([]byte(res.Body), &created))
 				msgID = created["id"].(string)
+			}
+			if c.file == "segments/create-segment.json" {
+				var created map[string]any
+				require.NoError(t, json.Unmarshal([]byte(res.Body), &created))
+				segmentID = created["id"].(string)
 			}
 			if c.file == "contacts/create-contact.json" {
 				var created map[string]any
@@ -281,6 +308,9 @@ func sampleRemoval(t *testing.T, a *api, raw []byte) {
 		var de map[string]any
 		require.NoError(t, json.Unmarshal([]byte(*m.Body), &de))
 		kinds = append(kinds, de["type"].(string))
+		// Consumed: the FIFO queue releases the tenant's message group for the next sample.
+		_, err = q.DeleteMessage(t.Context(), &sqs.DeleteMessageInput{QueueUrl: &a.deps.Config.DomainEventsQueueURL, ReceiptHandle: m.ReceiptHandle})
+		require.NoError(t, err)
 	}
 	assert.Contains(t, kinds, "contact.deleted")
 	jobs, err := q.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: &a.deps.Config.ImportQueueURL, MaxNumberOfMessages: 10})
@@ -307,4 +337,34 @@ func sampleSendRecord(t *testing.T, a *api, raw []byte) {
 	assert.JSONEq(t, `{"orgId":"org_01J00000000000000000000000","sendId":"msg_01J00000000000000000000000"}`, *out.Messages[0].Body)
 	_, err = q.DeleteMessage(t.Context(), &sqs.DeleteMessageInput{QueueUrl: &a.deps.Config.SendQueueURL, ReceiptHandle: out.Messages[0].ReceiptHandle})
 	require.NoError(t, err)
+}
+
+// sampleMembershipRecord: a membership's INSERT through the changes entry
+// point is one segment.entered.
+func sampleMembershipRecord(t *testing.T, a *api, raw []byte) {
+	var ev events.DynamoDBEvent
+	require.NoError(t, json.Unmarshal(raw, &ev))
+	res, err := changes.Handler(changes.NewPublisher(a.deps))(t.Context(), ev)
+	require.NoError(t, err)
+	assert.Empty(t, res.BatchItemFailures)
+	q := sqs.NewFromConfig(a.env.Config)
+	out, err := q.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: &a.deps.Config.DomainEventsQueueURL, MaxNumberOfMessages: 10})
+	require.NoError(t, err)
+	require.Len(t, out.Messages, 1)
+	assert.Contains(t, *out.Messages[0].Body, `"type":"segment.entered"`)
+	_, err = q.DeleteMessage(t.Context(), &sqs.DeleteMessageInput{QueueUrl: &a.deps.Config.DomainEventsQueueURL, ReceiptHandle: out.Messages[0].ReceiptHandle})
+	require.NoError(t, err)
+}
+
+// sampleSegmentWorker: the event.tracked domain event through the segment
+// worker's entry point.
+func sampleSegmentWorker(t *testing.T, a *api, s session, raw []byte) {
+	body := strings.NewReplacer(samplePlaceholder("org"), s.OrgID).Replace(string(raw))
+	var ev events.SQSEvent
+	require.NoError(t, json.Unmarshal([]byte(body), &ev))
+	h, err := worker.Function.Build(a.deps)
+	require.NoError(t, err)
+	res, err := h(t.Context(), ev)
+	require.NoError(t, err)
+	assert.Empty(t, res.BatchItemFailures)
 }

@@ -5,15 +5,20 @@
 // its events, on the contacts group's work queue (the import queue), so no
 // API request pages through a contact's events, and a send that becomes
 // queued into a job on the send queue, so the API never writes to a queue.
-// Handlers write only to DynamoDB; this is the one place their changes
-// leave it.
+// Segments: a membership written or removed becomes segment.entered or
+// segment.exited, a send's delivery or engagement becomes email.*, and a
+// segment created, redefined or deleted becomes a build or purge job on the
+// segment queue. Handlers write only to DynamoDB; this is the one place
+// their changes leave it.
 package changes
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -21,6 +26,7 @@ import (
 
 	"github.com/sendwell/sendwell/shared/contacts"
 	"github.com/sendwell/sendwell/shared/sends"
+	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/tracking"
 )
 
@@ -31,6 +37,28 @@ const (
 	ContactDeleted      = "contact.deleted"
 	ContactUnsubscribed = "contact.unsubscribed"
 	EventTracked        = "event.tracked"
+	SegmentEntered      = "segment.entered"
+	SegmentExited       = "segment.exited"
+	EmailDelivered      = "email.delivered"
+	EmailOpened         = "email.opened"
+	EmailClicked        = "email.clicked"
+	EmailBounced        = "email.bounced"
+)
+
+// emailEvents are the send statuses whose arrival is news for segments
+// (email conditions), and the domain event each becomes.
+var emailEvents = map[string]string{
+	sends.Delivered: EmailDelivered,
+	sends.Opened:    EmailOpened,
+	sends.Clicked:   EmailClicked,
+	sends.Bounced:   EmailBounced,
+}
+
+// Item types of the segments group, read here by their attribute names so
+// the changes function links nothing of it.
+const (
+	segmentType       = "segment"
+	segmentMemberType = "segmentMember"
 )
 
 // Stream event names.
@@ -62,7 +90,8 @@ type DomainEvent struct {
 }
 
 // Translate turns one item change into its domain events (none for items
-// that are not contacts or events).
+// that are not contacts, events, segment memberships or sends that reached
+// a contact).
 func Translate(rec Record) ([]DomainEvent, error) {
 	out, err := translate(rec)
 	return out.events, err
@@ -73,6 +102,7 @@ type output struct {
 	events []DomainEvent
 	purge  *contacts.PurgeJob // a contact's removal
 	send   *sends.Job         // a send that became queued
+	seg    *SegmentJob        // a segment to build or purge
 }
 
 // translate turns one item change into what it produces.
@@ -125,15 +155,170 @@ func translate(rec Record) (output, error) {
 			return output{}, err
 		}
 		o.send = job
+		ev, err := emailEvent(rec)
+		if err != nil {
+			return output{}, err
+		}
+		if ev != nil {
+			add(ev.typ, ev.orgID, ev.data, nil)
+		}
+	case segmentMemberType:
+		var m memberImage
+		if err := decode(img, &m); err != nil {
+			return output{}, err
+		}
+		switch rec.EventName {
+		case Insert:
+			add(SegmentEntered, m.OrgID, Membership{SegmentID: m.SegmentID, ContactID: m.ContactID, At: m.EnteredAt}, nil)
+		case Remove:
+			add(SegmentExited, m.OrgID, Membership{SegmentID: m.SegmentID, ContactID: m.ContactID, At: rec.At}, nil)
+		}
+	case segmentType:
+		job, err := segmentJob(rec)
+		if err != nil {
+			return output{}, err
+		}
+		o.seg = job
 	}
 	return o, nil
 }
 
+// Membership is the data of segment.entered and segment.exited: At is when
+// the contact entered (the membership's enteredAt) or left (the removal's
+// stream time).
+type Membership struct {
+	SegmentID string    `json:"segmentId"`
+	ContactID string    `json:"contactId"`
+	At        time.Time `json:"at"`
+}
+
+// memberImage is the part of a segment member item the stream consumer reads.
+type memberImage struct {
+	OrgID     string    `dynamodbav:"orgId"`
+	SegmentID string    `dynamodbav:"segmentId"`
+	ContactID string    `dynamodbav:"contactId"`
+	EnteredAt time.Time `dynamodbav:"enteredAt"`
+}
+
+// Engagement is the data of the email.* events: a contact's send reached a
+// status at At (the send's statusAt).
+type Engagement struct {
+	ContactID  string    `json:"contactId"`
+	SendID     string    `json:"sendId"`
+	TemplateID string    `json:"templateId,omitempty"`
+	At         time.Time `json:"at"`
+}
+
+type emailEv struct {
+	typ, orgID string
+	data       Engagement
+}
+
+// emailEvent is the email.* event of a send that has just moved to
+// delivered, opened, clicked or bounced. Sends to an address with no
+// contact are no segment's business, and make none.
+func emailEvent(rec Record) (*emailEv, error) {
+	if rec.EventName != Modify {
+		return nil, nil
+	}
+	var old, cur sendImage
+	if err := decode(rec.Old, &old); err != nil {
+		return nil, err
+	}
+	if err := decode(rec.New, &cur); err != nil {
+		return nil, err
+	}
+	typ, ok := emailEvents[cur.Status]
+	if !ok || old.Status == cur.Status || cur.ContactID == "" {
+		return nil, nil
+	}
+	return &emailEv{typ: typ, orgID: cur.OrgID,
+		data: Engagement{ContactID: cur.ContactID, SendID: cur.ID, TemplateID: cur.TemplateID, At: cur.StatusAt}}, nil
+}
+
+// SegmentRef names a segment in a segment job.
+type SegmentRef struct {
+	OrgID     string `json:"orgId"`
+	SegmentID string `json:"segmentId"`
+}
+
+// SegmentJob is a segment queue message from the stream: build a segment
+// that is new or whose definition changed, or purge the members of one
+// deleted. Exactly one is set.
+type SegmentJob struct {
+	Build *SegmentRef `json:"build,omitempty"`
+	Purge *SegmentRef `json:"purge,omitempty"`
+}
+
+// segmentJob is the job of a segment item's change: its insert or a new
+// definition builds it, its removal purges its members. Every other change
+// (the build's own progress, a new name) queues nothing.
+func segmentJob(rec Record) (*SegmentJob, error) {
+	img := rec.New
+	if rec.EventName == Remove {
+		img = rec.Old
+	}
+	ref, ok := segmentRef(img)
+	if !ok {
+		return nil, nil // not a segment's key: retrying would only stop the stream
+	}
+	switch rec.EventName {
+	case Insert:
+		return &SegmentJob{Build: &ref}, nil
+	case Modify:
+		same, err := sameAttr(rec.Old["definition"], rec.New["definition"])
+		if err != nil || same {
+			return nil, err
+		}
+		return &SegmentJob{Build: &ref}, nil
+	case Remove:
+		return &SegmentJob{Purge: &ref}, nil
+	}
+	return nil, nil
+}
+
+// segmentRef reads the tenant and the segment from a segment item's keys
+// (ORG#<org>, SEG#<segmentId>).
+func segmentRef(img map[string]types.AttributeValue) (SegmentRef, bool) {
+	pk, _ := img["PK"].(*types.AttributeValueMemberS)
+	sk, _ := img["SK"].(*types.AttributeValueMemberS)
+	if pk == nil || sk == nil {
+		return SegmentRef{}, false
+	}
+	org, ok := strings.CutPrefix(pk.Value, store.OrgPK(""))
+	if !ok || org == "" || strings.Contains(org, "#") {
+		return SegmentRef{}, false
+	}
+	seg, ok := strings.CutPrefix(sk.Value, store.SegmentPrefix())
+	if !ok || seg == "" {
+		return SegmentRef{}, false
+	}
+	return SegmentRef{OrgID: org, SegmentID: seg}, true
+}
+
+// sameAttr says whether two attribute values hold the same value.
+func sameAttr(a, b types.AttributeValue) (bool, error) {
+	if a == nil || b == nil {
+		return a == nil && b == nil, nil
+	}
+	var x, y any
+	if err := attributevalue.Unmarshal(a, &x); err != nil {
+		return false, fmt.Errorf("changes: decode definition: %w", err)
+	}
+	if err := attributevalue.Unmarshal(b, &y); err != nil {
+		return false, fmt.Errorf("changes: decode definition: %w", err)
+	}
+	return reflect.DeepEqual(x, y), nil
+}
+
 // sendImage is the part of a send item the stream consumer reads.
 type sendImage struct {
-	OrgID  string `dynamodbav:"orgId"`
-	ID     string `dynamodbav:"id"`
-	Status string `dynamodbav:"status"`
+	OrgID      string    `dynamodbav:"orgId"`
+	ID         string    `dynamodbav:"id"`
+	Status     string    `dynamodbav:"status"`
+	StatusAt   time.Time `dynamodbav:"statusAt"`
+	ContactID  string    `dynamodbav:"contactId"`
+	TemplateID string    `dynamodbav:"templateId"`
 }
 
 // sendJob is the send queue's job for a send that has just become queued:
@@ -143,7 +328,7 @@ type sendImage struct {
 // send worker released (sending back to queued): the worker hands that
 // message back to SQS, which redelivers it after its visibility timeout, so
 // a throttled send backs off instead of coming straight back through the
-// stream. Send items make no domain events yet (webhooks will).
+// stream.
 func sendJob(rec Record) (*sends.Job, error) {
 	if rec.EventName == Remove {
 		return nil, nil
@@ -172,7 +357,8 @@ func decode(img map[string]types.AttributeValue, out any) error {
 }
 
 // Publisher sends on what the stream's changes produce: domain events,
-// purge jobs for the events of deleted contacts, and send jobs.
+// purge jobs for the events of deleted contacts, send jobs and segment
+// jobs.
 type Publisher interface {
 	// Publish sends domain events; a redelivered event is dropped by its ID.
 	Publish(ctx context.Context, events []DomainEvent) error
@@ -182,10 +368,14 @@ type Publisher interface {
 	// Send queues send jobs. A redelivered record queues its job again:
 	// harmless, as the send worker's claim lets one job through per send.
 	Send(ctx context.Context, jobs []sends.Job) error
+	// Segment queues segment jobs. A redelivered record queues its job
+	// again: harmless, as builds resume from their checkpoint and purges
+	// find nothing more to delete.
+	Segment(ctx context.Context, jobs []SegmentJob) error
 }
 
 // Process translates records and sends on their events in order, their
-// purge jobs and their send jobs, at most maxBatch to a call whatever
+// purge jobs, their send jobs and their segment jobs, at most maxBatch to a call whatever
 // record or tenant they come from. It returns the index of the first record
 // not fully sent on (len(records) when all went through), so the caller
 // retries from there: events already sent are dropped by the queue's
@@ -198,9 +388,11 @@ func Process(ctx context.Context, pub Publisher, records []Record) (int, error) 
 		evs        []DomainEvent
 		purges     []contacts.PurgeJob
 		jobs       []sends.Job
+		segs       []SegmentJob
 		evFrom     []int // evFrom[i]: the record evs[i] came from
 		purgeFrom  []int
 		jobFrom    []int
+		segFrom    []int
 		done       = len(records)
 		translated error
 	)
@@ -220,6 +412,9 @@ func Process(ctx context.Context, pub Publisher, records []Record) (int, error) 
 		if out.send != nil {
 			jobs, jobFrom = append(jobs, *out.send), append(jobFrom, i)
 		}
+		if out.seg != nil {
+			segs, segFrom = append(segs, *out.seg), append(segFrom, i)
+		}
 	}
 	err := translated
 	if i, e := upTo(evs, evFrom, done, func(b []DomainEvent) error { return pub.Publish(ctx, b) }); e != nil {
@@ -229,6 +424,9 @@ func Process(ctx context.Context, pub Publisher, records []Record) (int, error) 
 		done, err = i, e
 	}
 	if i, e := upTo(jobs, jobFrom, done, func(b []sends.Job) error { return pub.Send(ctx, b) }); e != nil {
+		done, err = i, e
+	}
+	if i, e := upTo(segs, segFrom, done, func(b []SegmentJob) error { return pub.Segment(ctx, b) }); e != nil {
 		done, err = i, e
 	}
 	return done, err

@@ -188,6 +188,7 @@ type pub struct {
 	events      []changes.DomainEvent
 	jobs        []contacts.PurgeJob
 	sends       []sends.Job
+	segs        []changes.SegmentJob
 	failPurge   bool
 	failPublish bool
 }
@@ -210,6 +211,11 @@ func (p *pub) Purge(_ context.Context, jobs []contacts.PurgeJob) error {
 
 func (p *pub) Send(_ context.Context, jobs []sends.Job) error {
 	p.sends = append(p.sends, jobs...)
+	return nil
+}
+
+func (p *pub) Segment(_ context.Context, jobs []changes.SegmentJob) error {
+	p.segs = append(p.segs, jobs...)
 	return nil
 }
 

@@ -32,12 +32,15 @@ type SQSSender interface {
 // deduplication, so a redelivered record queues its job again, and the
 // purge, being idempotent, finds nothing more to do. It queues send jobs on
 // SendQueueURL, the send worker's standard queue: a copy of a job finds
-// the send already claimed and is dropped.
+// the send already claimed and is dropped. It queues segment jobs on
+// SegmentQueueURL, the segment worker's standard queue: a copy of a build
+// resumes from its checkpoint, a copy of a purge finds nothing left.
 type QueuePublisher struct {
-	SQS           SQSSender
-	QueueURL      string
-	PurgeQueueURL string
-	SendQueueURL  string
+	SQS             SQSSender
+	QueueURL        string
+	PurgeQueueURL   string
+	SendQueueURL    string
+	SegmentQueueURL string
 }
 
 var _ Publisher = (*QueuePublisher)(nil)
@@ -116,4 +119,23 @@ func (p *QueuePublisher) send(ctx context.Context, url, what string, entries []t
 		}
 	}
 	return nil
+}
+
+// Segment queues the segment jobs as SegmentJob bodies, ten per call.
+func (p *QueuePublisher) Segment(ctx context.Context, jobs []SegmentJob) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	if p.SegmentQueueURL == "" {
+		return errors.New("changes: segment: no queue for segment jobs (SEGMENT_QUEUE_URL)")
+	}
+	entries := make([]types.SendMessageBatchRequestEntry, 0, len(jobs))
+	for _, j := range jobs {
+		body, err := json.Marshal(j)
+		if err != nil {
+			return fmt.Errorf("changes: segment: %w", err)
+		}
+		entries = append(entries, types.SendMessageBatchRequestEntry{MessageBody: aws.String(string(body))})
+	}
+	return p.send(ctx, p.SegmentQueueURL, "segment jobs", entries)
 }

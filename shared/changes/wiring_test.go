@@ -15,11 +15,11 @@ import (
 )
 
 // The changes function uses no table and no JWT secret: it starts from its
-// three queue URLs alone, and builds neither a DynamoDB client nor the guards.
+// four queue URLs alone, and builds neither a DynamoDB client nor the guards.
 func TestTheChangesFunctionNeedsNoTableAndNoSecret(t *testing.T) {
 	env := testenv.New(t)
 	res := env.Resources(t)
-	cfg := config.Config{DomainEventsQueueURL: res.DomainEventsQueueURL, ImportQueueURL: res.ImportQueueURL, SendQueueURL: res.SendQueueURL}
+	cfg := config.Config{DomainEventsQueueURL: res.DomainEventsQueueURL, ImportQueueURL: res.ImportQueueURL, SendQueueURL: res.SendQueueURL, SegmentQueueURL: res.SegmentQueueURL}
 	d, err := platform.NewDeps(env.Config, cfg, clock.System{})
 	require.NoError(t, err)
 	assert.Nil(t, d.Store, "no DynamoDB client")
@@ -31,4 +31,5 @@ func TestTheChangesFunctionNeedsNoTableAndNoSecret(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, out.BatchItemFailures)
 	assert.Empty(t, env.Counter.Snapshot(), "an empty batch calls nothing")
+	assert.Contains(t, changes.Consumer.Needs, "SEGMENT_QUEUE_URL", "it queues segment jobs")
 }

@@ -17,23 +17,31 @@ import (
 
 // Resources are what template.yaml declares besides the table, made in the
 // emulator: the imports bucket (whose uploads notify the import queue), the
-// import queue, the domain-events FIFO queue, the send queue (with its DLQ)
-// and the SES configuration set.
+// import queue, the domain-events FIFO queue, the send queue and the segment
+// queue (each with its DLQ) and the SES configuration set.
 type Resources struct {
 	ImportsBucket        string
 	ImportQueueURL       string
 	DomainEventsQueueURL string
 	SendQueueURL         string
 	SendDLQURL           string
+	SegmentQueueURL      string // the segment worker's jobs: builds, purges, time re-evaluations
+	SegmentDLQURL        string
 	// ConfigurationSet is the SES configuration set every email is sent
 	// with. moto keeps it but publishes no events for it: the local stack's
 	// mailbox simulator stands in for its EventBridge destination.
 	ConfigurationSet string
 }
 
-// sendReceives is how many times the send queue hands out a message before
-// its DLQ takes it, as in template.yaml.
+// sendReceives is how many times the send queue (and the segment queue)
+// hands out a message before its DLQ takes it, as in template.yaml.
 const sendReceives = 5
+
+// SegmentVisibility is the local segment queue's visibility timeout, in
+// seconds. The local stack gives each batch of the segment worker a
+// deadline shorter than it (as Lambda's timeout does in AWS), so a build
+// checkpoints and re-queues itself before its message comes back.
+const SegmentVisibility = 90
 
 // EnsureResources creates them, named after prefix, unless they exist.
 func EnsureResources(ctx context.Context, cfg aws.Config, prefix string) (Resources, error) {
@@ -53,7 +61,10 @@ func EnsureResources(ctx context.Context, cfg aws.Config, prefix string) (Resour
 		return r, fmt.Errorf("localaws: create the domain-events queue: %w", err)
 	}
 	r.DomainEventsQueueURL = *dev.QueueUrl
-	if r.SendQueueURL, r.SendDLQURL, err = sendQueue(ctx, q, prefix); err != nil {
+	if r.SendQueueURL, r.SendDLQURL, err = queueWithDLQ(ctx, q, prefix+"-sends", "send", "30"); err != nil {
+		return r, err
+	}
+	if r.SegmentQueueURL, r.SegmentDLQURL, err = queueWithDLQ(ctx, q, prefix+"-segments", "segment", fmt.Sprint(SegmentVisibility)); err != nil {
 		return r, err
 	}
 	if r.ConfigurationSet, err = configurationSet(ctx, sesv2.NewFromConfig(cfg), prefix); err != nil {
@@ -88,26 +99,27 @@ func EnsureResources(ctx context.Context, cfg aws.Config, prefix string) (Resour
 	return r, nil
 }
 
-// sendQueue makes the send queue and its DLQ, and returns their URLs. The
-// visibility timeout is shorter than in AWS (180 s, six times the worker's
-// timeout): a send put back after SES throttling comes back within a
-// minute, and a local worker has no timeout to outlast.
-func sendQueue(ctx context.Context, q *sqs.Client, prefix string) (string, string, error) {
-	dlq, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(prefix + "-sends-dlq")})
+// queueWithDLQ makes a standard queue named name and its DLQ (name-dlq),
+// and returns their URLs; what names them in errors. The visibility timeout
+// (seconds) is shorter than in AWS (six times the worker's timeout): the
+// send queue's is 30 s, so a send put back after SES throttling comes back
+// within a minute, and a local worker has no timeout to outlast.
+func queueWithDLQ(ctx context.Context, q *sqs.Client, name, what, visibility string) (string, string, error) {
+	dlq, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq")})
 	if err != nil {
-		return "", "", fmt.Errorf("localaws: create the send DLQ: %w", err)
+		return "", "", fmt.Errorf("localaws: create the %s DLQ: %w", what, err)
 	}
 	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl,
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
 	if err != nil {
-		return "", "", fmt.Errorf("localaws: send DLQ ARN: %w", err)
+		return "", "", fmt.Errorf("localaws: %s DLQ ARN: %w", what, err)
 	}
 	redrive := fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`,
 		attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)], sendReceives)
-	sq, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(prefix + "-sends"),
-		Attributes: map[string]string{"VisibilityTimeout": "30", "RedrivePolicy": redrive}})
+	sq, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name),
+		Attributes: map[string]string{"VisibilityTimeout": visibility, "RedrivePolicy": redrive}})
 	if err != nil {
-		return "", "", fmt.Errorf("localaws: create the send queue: %w", err)
+		return "", "", fmt.Errorf("localaws: create the %s queue: %w", what, err)
 	}
 	return *sq.QueueUrl, *dlq.QueueUrl, nil
 }

@@ -3,6 +3,7 @@ package localaws_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -81,4 +82,41 @@ func toString(v any) string {
 		return string(b)
 	}
 	return ""
+}
+
+// The local stack has the segment queue template.yaml declares: standard,
+// a message put on it comes back to a receiver, and its redrive policy
+// names its own DLQ after 5 receives.
+func TestEnsureResourcesMakesTheSegmentQueue(t *testing.T) {
+	env := testenv.New(t)
+	ctx := t.Context()
+	r := env.Resources(t)
+	require.NotEmpty(t, r.SegmentQueueURL)
+	require.NotEmpty(t, r.SegmentDLQURL)
+	assert.NotEqual(t, r.SendQueueURL, r.SegmentQueueURL, "a queue of its own")
+	assert.NotEqual(t, r.SendDLQURL, r.SegmentDLQURL, "a DLQ of its own")
+
+	q := sqs.NewFromConfig(env.Config)
+	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &r.SegmentQueueURL,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameRedrivePolicy, sqstypes.QueueAttributeNameVisibilityTimeout}})
+	require.NoError(t, err)
+	dlqAttrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &r.SegmentDLQURL,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	require.NoError(t, err)
+	var redrive struct {
+		DeadLetterTargetArn string `json:"deadLetterTargetArn"`
+		MaxReceiveCount     any    `json:"maxReceiveCount"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(attrs.Attributes[string(sqstypes.QueueAttributeNameRedrivePolicy)]), &redrive))
+	assert.Equal(t, dlqAttrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)], redrive.DeadLetterTargetArn)
+	assert.EqualValues(t, "5", toString(redrive.MaxReceiveCount))
+	assert.Equal(t, fmt.Sprint(localaws.SegmentVisibility), attrs.Attributes[string(sqstypes.QueueAttributeNameVisibilityTimeout)])
+
+	const job = `{"evaluate":{"orgId":"org_1","contactId":"cnt_1"}}`
+	_, err = q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &r.SegmentQueueURL, MessageBody: aws.String(job)})
+	require.NoError(t, err)
+	out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &r.SegmentQueueURL, MaxNumberOfMessages: 10, WaitTimeSeconds: 2})
+	require.NoError(t, err)
+	require.Len(t, out.Messages, 1)
+	assert.JSONEq(t, job, aws.ToString(out.Messages[0].Body))
 }

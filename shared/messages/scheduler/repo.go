@@ -13,12 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/sendwell/sendwell/shared/errs"
-	"github.com/sendwell/sendwell/shared/sends"
 	"github.com/sendwell/sendwell/shared/store"
 )
 
-// repo is where the scheduler speaks DynamoDB: the Due index, the sends'
-// Due keys and the watermark. Its errors are the store's mapped ones.
+// repo is where the scheduler speaks DynamoDB: the Due index, the Due keys
+// of sends and of contacts' segment states, and the watermark. Its errors are the store's mapped ones.
 type repo struct{ s *store.Store }
 
 // entry is one item of the Due index (KEYS_ONLY): the base item's key and
@@ -93,10 +92,46 @@ func (r repo) bucket(ctx context.Context, duePK string, fn func([]entry) error) 
 	return nil
 }
 
-// send reads the send at k, consistently: the index may lag behind it.
-func (r repo) send(ctx context.Context, k store.Key) (sends.Item, error) {
-	var it sends.Item
-	return it, r.s.GetConsistent(ctx, k, &it)
+// dueItem is the base item of a due entry, read once: its type says
+// whether it is a send or a contact's segment state, and decode reads it
+// as that.
+type dueItem struct {
+	Type  string `dynamodbav:"type"`
+	DueSK string `dynamodbav:"DueSK"`
+	raw   map[string]types.AttributeValue
+}
+
+func (d dueItem) decode(out any) error {
+	if err := attributevalue.UnmarshalMap(d.raw, out); err != nil {
+		return fmt.Errorf("scheduler: decode a due %s: %w", d.Type, err)
+	}
+	return nil
+}
+
+// item reads the base item at k, consistently: the index may lag behind it.
+func (r repo) item(ctx context.Context, k store.Key) (dueItem, error) {
+	out, err := r.s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.s.Table, Key: k.KeyAV(), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return dueItem{}, store.MapErr(err)
+	}
+	if out.Item == nil {
+		return dueItem{}, errs.ErrNotFound
+	}
+	d := dueItem{raw: out.Item}
+	return d, d.decode(&d)
+}
+
+// segmentStateType is the type attribute of a contact's segment evaluation
+// state (store.ContactSegStateKey), which is due when a time window flips
+// one of the contact's memberships. Read by its attribute names, so the
+// scheduler links nothing of the segments group.
+const segmentStateType = "segmentState"
+
+// segmentState is the part of a contact's segment state the scheduler reads.
+type segmentState struct {
+	store.Key
+	OrgID     string `dynamodbav:"orgId"`
+	ContactID string `dynamodbav:"contactId"`
 }
 
 // moveDue replaces the Due keys of the item at k with pk/sk (none when

@@ -9,7 +9,10 @@
 // conditionally on the ones read) before it is enqueued, so of two
 // overlapping ticks only one enqueues it; the mark doubles as a re-check,
 // so a job lost after the mark is enqueued again 15 minutes later; and the
-// send worker's claim drops any copy.
+// send worker's claim drops any copy. The segment worker's evaluation of a
+// contact writes its state's Due keys afresh (or removes them), which
+// clears the mark; a copy of an evaluate job evaluates the contact again,
+// harmlessly.
 package scheduler
 
 import (
@@ -20,6 +23,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,30 +62,48 @@ type SQSSender interface {
 	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
 }
 
-// Scheduler moves due sends onto the send queue.
+// Scheduler moves due sends onto the send queue, and contacts due for a
+// segment re-evaluation onto the segment queue.
 type Scheduler struct {
-	repo     repo
-	ledger   *sends.Ledger
-	clock    clock.Clock
-	sqs      SQSSender
-	queueURL string
+	repo            repo
+	ledger          *sends.Ledger
+	clock           clock.Clock
+	sqs             SQSSender
+	queueURL        string
+	segmentQueueURL string
 }
 
-// New is the scheduler over the function's table and send queue.
+// New is the scheduler over the function's table, send queue and segment
+// queue.
 func New(d *platform.Deps, q SQSSender) *Scheduler {
-	return &Scheduler{repo: repo{d.Store}, ledger: &sends.Ledger{Store: d.Store}, clock: d.Clock, sqs: q, queueURL: d.Config.SendQueueURL}
+	return &Scheduler{repo: repo{d.Store}, ledger: &sends.Ledger{Store: d.Store}, clock: d.Clock, sqs: q,
+		queueURL: d.Config.SendQueueURL, segmentQueueURL: d.Config.SegmentQueueURL}
+}
+
+// Evaluate is the segment queue's job the scheduler makes: evaluate one
+// contact's segments again, as a time window has flipped.
+type Evaluate struct {
+	OrgID     string `json:"orgId"`
+	ContactID string `json:"contactId"`
+}
+
+// SegmentJob is the body of a segment queue message the scheduler sends:
+// {"evaluate":{"orgId","contactId"}}.
+type SegmentJob struct {
+	Evaluate *Evaluate `json:"evaluate"`
 }
 
 // Result is what one tick did: the Due buckets (shard × minute) it read,
-// the entries it found, the sends it enqueued and marked unknown, and the
-// entries it left (another tick's, a claim still running, stale keys
-// cleared).
+// the entries it found, the sends it enqueued and marked unknown, the
+// contacts it enqueued for a segment re-evaluation, and the entries it
+// left (another tick's, a claim still running, stale keys cleared).
 type Result struct {
-	Buckets  int `json:"buckets"`
-	Due      int `json:"due"`
-	Enqueued int `json:"enqueued"`
-	Unknown  int `json:"unknown"`
-	Skipped  int `json:"skipped"`
+	Buckets   int `json:"buckets"`
+	Due       int `json:"due"`
+	Enqueued  int `json:"enqueued"`
+	Unknown   int `json:"unknown"`
+	Evaluated int `json:"evaluated"`
+	Skipped   int `json:"skipped"`
 }
 
 func (r *Result) add(o Result) {
@@ -89,6 +111,7 @@ func (r *Result) add(o Result) {
 	r.Due += o.Due
 	r.Enqueued += o.Enqueued
 	r.Unknown += o.Unknown
+	r.Evaluated += o.Evaluated
 	r.Skipped += o.Skipped
 }
 
@@ -135,7 +158,7 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 }
 
 func (s *Scheduler) log(ctx context.Context, r Result, err error) {
-	attrs := []any{"buckets", r.Buckets, "due", r.Due, "enqueued", r.Enqueued, "unknown", r.Unknown, "skipped", r.Skipped}
+	attrs := []any{"buckets", r.Buckets, "due", r.Due, "enqueued", r.Enqueued, "unknown", r.Unknown, "evaluated", r.Evaluated, "skipped", r.Skipped}
 	if err != nil {
 		slog.ErrorContext(ctx, "scheduler: tick failed", append(attrs, "error", err.Error())...)
 		return
@@ -165,11 +188,17 @@ func (s *Scheduler) minute(ctx context.Context, m int64, now time.Time) (Result,
 }
 
 // bucket handles the entries of one Due partition, enqueuing its due sends
-// maxBatch at a time. The sends marked before a failure are still
-// enqueued.
+// and segment evaluations maxBatch at a time per queue. The jobs marked
+// before a failure are still enqueued.
 func (s *Scheduler) bucket(ctx context.Context, duePK string, now time.Time) (Result, error) {
 	res := Result{Buckets: 1}
-	var batch []job
+	var sendBatch, segBatch []job
+	flush := func(batch *[]job, url string, n *int) error {
+		k, err := s.enqueue(ctx, url, *batch)
+		*n += k
+		*batch = (*batch)[:0]
+		return err
+	}
 	err := s.repo.bucket(ctx, duePK, func(es []entry) error {
 		for _, e := range es {
 			res.Due++
@@ -179,12 +208,16 @@ func (s *Scheduler) bucket(ctx context.Context, duePK string, now time.Time) (Re
 			}
 			switch outcome {
 			case enqueue:
-				batch = append(batch, j)
-				if len(batch) == maxBatch {
-					n, err := s.enqueue(ctx, batch)
-					res.Enqueued += n
-					batch = batch[:0]
-					if err != nil {
+				sendBatch = append(sendBatch, j)
+				if len(sendBatch) == maxBatch {
+					if err := flush(&sendBatch, s.queueURL, &res.Enqueued); err != nil {
+						return err
+					}
+				}
+			case evaluate:
+				segBatch = append(segBatch, j)
+				if len(segBatch) == maxBatch {
+					if err := flush(&segBatch, s.segmentQueueURL, &res.Evaluated); err != nil {
 						return err
 					}
 				}
@@ -196,9 +229,9 @@ func (s *Scheduler) bucket(ctx context.Context, duePK string, now time.Time) (Re
 		}
 		return nil
 	})
-	n, qerr := s.enqueue(ctx, batch)
-	res.Enqueued += n
-	return res, errors.Join(err, qerr)
+	qerr := flush(&sendBatch, s.queueURL, &res.Enqueued)
+	serr := flush(&segBatch, s.segmentQueueURL, &res.Evaluated)
+	return res, errors.Join(err, qerr, serr)
 }
 
 // What entry decided.
@@ -208,31 +241,87 @@ const (
 	skip outcome = iota
 	enqueue
 	unknown
+	evaluate
 )
 
-// job is a send marked for the queue: its job, its delay, and the Due keys
-// to put back should the queue refuse it.
+// job is an item marked for a queue: its message body, its delay, and the
+// Due keys to put back should the queue refuse it.
 type job struct {
-	sends.Job
+	body           any    // sends.Job or SegmentJob
+	orgID, id      string // for logs
 	key            store.Key
 	delay          int32
 	seenPK, seenSK string
 	markPK, markSK string
 }
 
-// entry decides what one due entry needs, reading its send once
+// entry decides what one due entry needs, reading its item once
 // (consistently: the index may lag behind the item).
 func (s *Scheduler) entry(ctx context.Context, e entry, now time.Time) (job, outcome, error) {
-	it, err := s.repo.send(ctx, e.Key)
+	it, err := s.repo.item(ctx, e.Key)
 	if errors.Is(err, errs.ErrNotFound) {
 		return job{}, skip, nil
 	}
 	if err != nil {
 		return job{}, skip, err
 	}
-	if it.Type != sends.ItemType || it.DueSK != e.DueSK {
-		return job{}, skip, nil // not a send, or its Due keys moved since the index was written
+	if it.DueSK != e.DueSK {
+		return job{}, skip, nil // its Due keys moved since the index was written
 	}
+	switch it.Type {
+	case sends.ItemType:
+		var send sends.Item
+		if err := it.decode(&send); err != nil {
+			return job{}, skip, err
+		}
+		return s.sendEntry(ctx, e, send, now)
+	case segmentStateType:
+		var st segmentState
+		if err := it.decode(&st); err != nil {
+			return job{}, skip, err
+		}
+		return s.segmentEntry(ctx, e, st, now)
+	}
+	return job{}, skip, nil
+}
+
+// segmentEntry marks a contact's due segment state (its Due keys moved to
+// the re-check) and makes its evaluate job, delayed to the millisecond its
+// Due sort key names, rounded up to the second.
+func (s *Scheduler) segmentEntry(ctx context.Context, e entry, st segmentState, now time.Time) (job, outcome, error) {
+	recheck := now.Add(Recheck)
+	pk, sk := store.DuePK(recheck, store.DueShard(st.ContactID)), store.DueSK(recheck, st.ContactID)
+	err := s.repo.moveDue(ctx, st.Key, e.DueSK, pk, sk, time.Time{})
+	if errors.Is(err, errs.ErrConflict) {
+		return job{}, skip, nil // another tick marked it, or the worker evaluated it since
+	}
+	if err != nil {
+		return job{}, skip, err
+	}
+	var due *time.Time
+	if at, ok := dueAt(e.DueSK); ok {
+		due = &at
+	}
+	return job{body: SegmentJob{Evaluate: &Evaluate{OrgID: st.OrgID, ContactID: st.ContactID}}, orgID: st.OrgID, id: st.ContactID,
+		key: st.Key, delay: delay(due, now), seenPK: e.DuePK, seenSK: e.DueSK, markPK: pk, markSK: sk}, evaluate, nil
+}
+
+// dueAt is the time a Due sort key names (store.DueSK: unix milliseconds,
+// fixed width, then the id).
+func dueAt(dueSK string) (time.Time, bool) {
+	ms, _, ok := strings.Cut(dueSK, "#")
+	if !ok {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(n).UTC(), true
+}
+
+// sendEntry decides what one due send needs.
+func (s *Scheduler) sendEntry(ctx context.Context, e entry, it sends.Item, now time.Time) (job, outcome, error) {
 	switch it.Status {
 	case sends.Scheduled, sends.Queued:
 		pk, sk := sends.DueKeys(it.ID, now.Add(Recheck))
@@ -243,7 +332,7 @@ func (s *Scheduler) entry(ctx context.Context, e entry, now time.Time) (job, out
 		if err != nil {
 			return job{}, skip, err
 		}
-		return job{Job: sends.Job{OrgID: it.OrgID, SendID: it.ID}, key: it.Key, delay: delay(it.SendAt, now),
+		return job{body: sends.Job{OrgID: it.OrgID, SendID: it.ID}, orgID: it.OrgID, id: it.ID, key: it.Key, delay: delay(it.SendAt, now),
 			seenPK: e.DuePK, seenSK: e.DueSK, markPK: pk, markSK: sk}, enqueue, nil
 	case sends.Sending:
 		if it.LeaseUntil == nil || it.LeaseUntil.After(now) {
@@ -270,7 +359,7 @@ func (s *Scheduler) entry(ctx context.Context, e entry, now time.Time) (job, out
 	return job{}, skip, nil
 }
 
-// delay is the DelaySeconds that makes a send due at sendAt visible to the
+// delay is the DelaySeconds that makes a job due at sendAt visible to its
 // worker no earlier than then: the remaining seconds, rounded up.
 func delay(sendAt *time.Time, now time.Time) int32 {
 	if sendAt == nil || !sendAt.After(now) {
@@ -280,22 +369,22 @@ func delay(sendAt *time.Time, now time.Time) int32 {
 	return int32(min(d, MaxDelay.Seconds()))
 }
 
-// enqueue sends the jobs in one call and returns how many the queue took.
-// The jobs it refuses get their Due keys back, so the next tick tries them
-// again rather than the re-check 15 minutes on.
-func (s *Scheduler) enqueue(ctx context.Context, jobs []job) (int, error) {
+// enqueue sends the jobs to the queue at url in one call and returns how
+// many the queue took. The jobs it refuses get their Due keys back, so the
+// next tick tries them again rather than the re-check 15 minutes on.
+func (s *Scheduler) enqueue(ctx context.Context, url string, jobs []job) (int, error) {
 	if len(jobs) == 0 {
 		return 0, nil
 	}
 	entries := make([]sqstypes.SendMessageBatchRequestEntry, len(jobs))
 	for i, j := range jobs {
-		body, err := json.Marshal(j.Job)
+		body, err := json.Marshal(j.body)
 		if err != nil {
 			return 0, fmt.Errorf("scheduler: encode job: %w", err)
 		}
 		entries[i] = sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body)), DelaySeconds: j.delay}
 	}
-	out, err := s.sqs.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &s.queueURL, Entries: entries})
+	out, err := s.sqs.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &url, Entries: entries})
 	failed := map[int]bool{}
 	if err != nil {
 		for i := range jobs {
@@ -313,12 +402,12 @@ func (s *Scheduler) enqueue(ctx context.Context, jobs []job) (int, error) {
 	for i := range failed {
 		j := jobs[i]
 		if uerr := s.repo.moveDue(ctx, j.key, j.markSK, j.seenPK, j.seenSK, time.Time{}); uerr != nil {
-			slog.WarnContext(ctx, "scheduler: could not unmark a send the queue refused; the re-check will enqueue it",
-				"orgId", j.OrgID, "sendId", j.SendID, "error", uerr.Error())
+			slog.WarnContext(ctx, "scheduler: could not unmark a job the queue refused; the re-check will enqueue it",
+				"orgId", j.orgID, "id", j.id, "error", uerr.Error())
 		}
 	}
 	if err == nil {
-		err = fmt.Errorf("scheduler: the send queue refused %d of %d jobs, first: %s", len(out.Failed), len(jobs), aws.ToString(out.Failed[0].Message))
+		err = fmt.Errorf("scheduler: the queue refused %d of %d jobs, first: %s", len(out.Failed), len(jobs), aws.ToString(out.Failed[0].Message))
 	} else {
 		err = fmt.Errorf("scheduler: enqueue: %w", err)
 	}

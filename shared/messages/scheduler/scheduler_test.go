@@ -41,12 +41,20 @@ func at(hms string) time.Time {
 }
 
 // spy forwards to the real queue and keeps what was sent, for the
-// DelaySeconds a receive cannot show; fail makes it refuse calls instead.
+// DelaySeconds a receive cannot show (sends and segment evaluations
+// apart); fail makes it refuse calls instead.
 type spy struct {
-	q    *sqs.Client
-	mu   sync.Mutex
-	sent []sent
-	fail bool
+	q      *sqs.Client
+	segURL string
+	mu     sync.Mutex
+	sent   []sent
+	evals  []evalSent
+	fail   bool
+}
+
+type evalSent struct {
+	job   scheduler.Evaluate
+	delay int32
 }
 
 type sent struct {
@@ -68,6 +76,14 @@ func (s *spy) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInpu
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range in.Entries {
+		if aws.ToString(in.QueueUrl) == s.segURL {
+			var j scheduler.SegmentJob
+			if err := json.Unmarshal([]byte(aws.ToString(e.MessageBody)), &j); err != nil || j.Evaluate == nil {
+				return nil, fmt.Errorf("not an evaluate job: %s", aws.ToString(e.MessageBody))
+			}
+			s.evals = append(s.evals, evalSent{*j.Evaluate, e.DelaySeconds})
+			continue
+		}
 		var j sends.Job
 		if err := json.Unmarshal([]byte(aws.ToString(e.MessageBody)), &j); err != nil {
 			return nil, err
@@ -85,6 +101,14 @@ func (s *spy) take() []sent {
 	return out
 }
 
+func (s *spy) takeEvals() []evalSent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.evals
+	s.evals = nil
+	return out
+}
+
 type harness struct {
 	env    *testenv.Env
 	clk    *clock.Fake
@@ -92,11 +116,12 @@ type harness struct {
 	sched  *scheduler.Scheduler
 	queue  *spy
 	url    string
+	segURL string
 	faults *awsx.Faults
 }
 
-// newHarness is a scheduler over a fresh table and a send queue of its
-// own (the emulator's resources have none yet), with its clock at now.
+// newHarness is a scheduler over a fresh table and a send queue and a
+// segment queue of its own, with its clock at now.
 func newHarness(t *testing.T, now time.Time) *harness {
 	t.Helper()
 	env := testenv.New(t)
@@ -107,12 +132,14 @@ func newHarness(t *testing.T, now time.Time) *harness {
 	q := sqs.NewFromConfig(cfg)
 	out, err := q.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(env.Store.Table + "-send")})
 	require.NoError(t, err)
-	clk := clock.NewFake(now)
-	d, err := platform.NewDeps(cfg, config.Config{TableName: env.Store.Table, SendQueueURL: *out.QueueUrl}, clk)
+	seg, err := q.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(env.Store.Table + "-segments")})
 	require.NoError(t, err)
-	sp := &spy{q: q}
+	clk := clock.NewFake(now)
+	d, err := platform.NewDeps(cfg, config.Config{TableName: env.Store.Table, SendQueueURL: *out.QueueUrl, SegmentQueueURL: *seg.QueueUrl}, clk)
+	require.NoError(t, err)
+	sp := &spy{q: q, segURL: *seg.QueueUrl}
 	env.Counter.Reset()
-	return &harness{env: env, clk: clk, deps: d, sched: scheduler.New(d, sp), queue: sp, url: *out.QueueUrl, faults: faults}
+	return &harness{env: env, clk: clk, deps: d, sched: scheduler.New(d, sp), queue: sp, url: *out.QueueUrl, segURL: *seg.QueueUrl, faults: faults}
 }
 
 // schedule stores a send scheduled for sendAt, as the API does.
