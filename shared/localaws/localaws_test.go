@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -63,4 +64,29 @@ func TestTransactionsMotoFailsHalfWayWriteNothing(t *testing.T) {
 	assert.ErrorIs(t, env.Store.Get(ctx, store.Key{PK: "first", SK: "X"}, &got), errs.ErrNotFound, "the put before the failure is undone")
 	require.NoError(t, env.Store.Get(ctx, store.Key{PK: "kept", SK: "X"}, &got))
 	assert.EqualValues(t, 1, got["n"], "the update before the failure is undone")
+}
+
+// A transaction sent again with the same ClientRequestToken (as the SDK
+// does when it retries one whose answer was lost) is answered as DynamoDB
+// does: success, without applying it twice.
+func TestTransactionsSentTwiceWithOneTokenApplyOnce(t *testing.T) {
+	env := testenv.New(t)
+	ctx := t.Context()
+	in := &dynamodb.TransactWriteItemsInput{ClientRequestToken: aws.String("token-1"), TransactItems: []types.TransactWriteItem{{
+		Update: &types.Update{TableName: &env.Store.Table, Key: store.Key{PK: "counted", SK: "X"}.KeyAV(),
+			UpdateExpression:          aws.String("ADD n :one"),
+			ConditionExpression:       aws.String("attribute_not_exists(n) OR n < :one"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}}},
+	}}}
+	_, err := env.DB.TransactWriteItems(ctx, in)
+	require.NoError(t, err)
+	_, err = env.DB.TransactWriteItems(ctx, in)
+	require.NoError(t, err, "the same token: answered, not applied again (its condition would fail)")
+	var got map[string]any
+	require.NoError(t, env.Store.Get(ctx, store.Key{PK: "counted", SK: "X"}, &got))
+	assert.EqualValues(t, 1, got["n"])
+
+	in.ClientRequestToken = aws.String("token-2")
+	_, err = env.DB.TransactWriteItems(ctx, in)
+	assert.Error(t, err, "another token is another transaction")
 }

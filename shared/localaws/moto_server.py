@@ -30,6 +30,7 @@ is undone, and any fallback to stock moto is announced on stderr with a
 """
 import sys
 import threading
+import time
 
 # The moto these patches are written against (go test ./shared/localaws/
 # proves them). Another version runs as it is.
@@ -167,6 +168,34 @@ def patch_transactions(p):
         p.set(backend, name, _locked(backend.__dict__[name]))
         p.set(responses.DynamoHandler, name, _locked(responses.DynamoHandler.__dict__[name]))
     p.set(backend, "transact_write_items", transact_write_items)
+
+    # ClientRequestToken: DynamoDB answers a transaction sent again with the
+    # same token (the SDK sets one and keeps it across its retries) with the
+    # first answer instead of applying it twice, for 10 minutes. moto ignores
+    # the token, so an SDK retry of a transaction that went in but whose
+    # answer was lost would meet its own writes and fail its conditions.
+    from moto.core.responses import ActionResult
+
+    handle = responses.DynamoHandler.__dict__["transact_write_items"]
+    tokens = {}
+
+    def transact_write_items_once(self):
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return handle(self)
+        with _WRITES:
+            now = time.monotonic()
+            for t in [t for t, at in tokens.items() if now - at > 600]:
+                del tokens[t]
+            if token in tokens:
+                warn("a transaction was sent again with the same ClientRequestToken (an SDK retry "
+                     "after a lost answer): answered as DynamoDB does, without applying it twice")
+                return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+            result = handle(self)
+            tokens[token] = now
+            return result
+
+    p.set(responses.DynamoHandler, "transact_write_items", transact_write_items_once)
 
 
 def patch_fifo_dedup(p):
