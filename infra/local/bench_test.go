@@ -69,11 +69,7 @@ func BenchmarkSendThroughMakeRun(b *testing.B) {
 	// waitFor polls (an external process: there is no clock to move) until
 	// cond holds, for at most 10 minutes.
 	waitFor := func(what string, cond func() bool) {
-		deadline := time.Now().Add(10 * time.Minute)
-		for !cond() {
-			require.True(b, time.Now().Before(deadline), "timed out waiting for %s", what)
-			time.Sleep(20 * time.Millisecond)
-		}
+		require.Eventually(b, cond, 10*time.Minute, 20*time.Millisecond, "timed out waiting for %s", what)
 	}
 	// delivered lists the delivered sends created at or after since.
 	delivered := func(since time.Time) []map[string]any {

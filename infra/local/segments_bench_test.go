@@ -61,23 +61,25 @@ func BenchmarkSegmentsThroughMakeRun(b *testing.B) {
 	// member polls (an external process: there is no clock to move) until
 	// the contact is in the segment, and returns how long that took.
 	member := func(contactID, segmentID string, since time.Time) time.Duration {
-		deadline := time.Now().Add(time.Minute)
-		for {
+		var took time.Duration
+		require.Eventually(b, func() bool {
 			var page struct {
 				Data []struct {
 					SegmentID string `json:"segmentId"`
 				} `json:"data"`
 			}
-			if call("GET", "/api/contacts/"+contactID+"/segments", nil, &page) == http.StatusOK {
-				for _, m := range page.Data {
-					if m.SegmentID == segmentID {
-						return time.Since(since)
-					}
+			if call("GET", "/api/contacts/"+contactID+"/segments", nil, &page) != http.StatusOK {
+				return false
+			}
+			for _, m := range page.Data {
+				if m.SegmentID == segmentID {
+					took = time.Since(since)
+					return true
 				}
 			}
-			require.True(b, time.Now().Before(deadline), "contact %s never entered %s", contactID, segmentID)
-			time.Sleep(10 * time.Millisecond)
-		}
+			return false
+		}, time.Minute, 10*time.Millisecond, "contact %s never entered %s", contactID, segmentID)
+		return took
 	}
 	segment := func(name string, def string) string {
 		var out map[string]any
@@ -122,15 +124,10 @@ func BenchmarkSegmentsThroughMakeRun(b *testing.B) {
 		start := time.Now()
 		half := segment("half", fmt.Sprintf(`{"property":"n","operator":"lt","value":%d}`, contacts/2))
 		var seg map[string]any
-		deadline := time.Now().Add(30 * time.Minute)
-		for {
+		require.Eventually(b, func() bool {
 			require.Equal(b, http.StatusOK, call("GET", "/api/segments/"+half, nil, &seg))
-			if seg["status"] == "ready" {
-				break
-			}
-			require.True(b, time.Now().Before(deadline), "the build did not finish: %v", seg)
-			time.Sleep(500 * time.Millisecond)
-		}
+			return seg["status"] == "ready"
+		}, 30*time.Minute, 500*time.Millisecond, "the build did not finish")
 		took := time.Since(start)
 		require.EqualValues(b, contacts/2, seg["size"], seg)
 		b.ReportMetric(took.Seconds(), "build-s")
