@@ -257,12 +257,28 @@ func (t *Template) Render(ctx context.Context, v Vars, o Options) (Output, error
 			continue
 		}
 		w := &g.writers[i]
-		if err := lrender.Render(p.root, w, bindings, *p.cfg); err != nil {
+		if err := renderPart(p, w, bindings, g); err != nil {
 			return Output{}, g.failure(p.name, err)
 		}
 		out[i] = w.buf.String()
 	}
 	return Output{Subject: out[0], HTML: out[1], Text: out[2]}, nil
+}
+
+// renderPart renders one part. Some of Liquid's tags (tablerow's cells) panic
+// when the writer refuses a write; a refusal by the guard is a stop like any
+// other, so that panic becomes errStopped. Any other panic is not ours to hide.
+func renderPart(p *part, w *limitWriter, bindings map[string]any, g *guard) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok && errors.Is(e, errStopped) && g.reason != nil {
+				err = errStopped
+				return
+			}
+			panic(r)
+		}
+	}()
+	return lrender.Render(p.root, w, bindings, *p.cfg)
 }
 
 // cleanMessage drops the "Liquid error (line n): " prefix: the line is
