@@ -487,10 +487,14 @@ func (w *Worker) build(ctx context.Context, ref SegmentRef, stopBy time.Time) (d
 			if err := w.evaluateContact(ctx, ref.OrgID, c.ID, t, t.all(), c); err != nil {
 				return false, err
 			}
-		}
-		processed += len(contacts)
-		if len(contacts) > 0 {
-			cursor = contacts[len(contacts)-1].ID
+			processed++
+			cursor = c.ID
+			if i < len(contacts)-1 && w.pastStop(stopBy) {
+				// Out of time mid-page: keep what is done, whatever the
+				// store's pace, and let the next message go on from here.
+				total = max(total, processed)
+				return false, w.repo.checkpoint(ctx, ref.OrgID, seg.ID, seg.Definition, cursor, processed, total)
+			}
 		}
 		total = max(total, processed)
 		if !more {

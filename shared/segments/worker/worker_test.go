@@ -398,6 +398,44 @@ func TestBuildResumesFromItsCheckpoint(t *testing.T) {
 	assert.Empty(t, f.members("cnt_000"))
 }
 
+// A build that runs out of time mid-page keeps what it did, contact by
+// contact, so a store slower than a page per invocation still finishes.
+func TestABuildOutOfTimeMidPageKeepsItsProgress(t *testing.T) {
+	f := newFixture(t)
+	for i := range 5 {
+		f.contact(fmt.Sprintf("cnt_%d", i), 1, map[string]any{"plan": "pro"})
+	}
+	f.segment(segnew, StatusBuilding, `{"property":"plan","operator":"eq","value":"pro"}`)
+	// Every reading of the clock is past the stop: one contact per message.
+	f.w.reserved = time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	body := `{"build":{"orgId":"` + f.org + `","segmentId":"` + segnew + `"}}`
+	messages := 0
+	for {
+		messages++
+		resp, err := f.w.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "1", Body: body}}})
+		require.NoError(t, err)
+		require.Empty(t, resp.BatchItemFailures)
+		seg, err := f.w.repo.segment(ctx, f.org, segnew)
+		require.NoError(t, err)
+		if seg.Status == StatusReady {
+			assert.Equal(t, 5, seg.Size)
+			break
+		}
+		assert.Equal(t, messages, seg.Processed, "one contact kept per message")
+		assert.Equal(t, fmt.Sprintf("cnt_%d", messages-1), seg.Cursor)
+		msgs, err := f.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &f.queue, MaxNumberOfMessages: 10})
+		require.NoError(t, err)
+		require.Len(t, msgs.Messages, 1, "the continuation is queued")
+		_, err = f.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &f.queue, ReceiptHandle: msgs.Messages[0].ReceiptHandle})
+		require.NoError(t, err)
+		body = *msgs.Messages[0].Body
+		require.Less(t, messages, 10)
+	}
+	assert.Equal(t, 5, messages)
+}
+
 // A contact that changes between an evaluation's reads and its write makes
 // the write fail on the contact's version: the evaluation reads again.
 func TestConcurrentChangeIsNotLost(t *testing.T) {
