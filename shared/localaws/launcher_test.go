@@ -28,7 +28,7 @@ import (
 )
 
 // allPatches is what the launcher applies on the moto it knows.
-var allPatches = []string{"transactions", "fifo-dedup", "queue-counts"}
+var allPatches = []string{"transactions", "fifo-dedup", "queue-counts", "partition-query"}
 
 // The launcher's own moto (not the one testenv shares, which AWS_ENDPOINT_URL
 // may replace): every patch applied, said on a line StartMoto passes on
@@ -42,7 +42,7 @@ func TestLauncher(t *testing.T) {
 
 	t.Run("reports every patch applied", func(t *testing.T) {
 		assert.Equal(t, allPatches, moto.Patches, "the launcher's notices:\n%s", notices.String())
-		assert.Contains(t, notices.String(), "sendwell: patches applied: transactions, fifo-dedup, queue-counts\n")
+		assert.Contains(t, notices.String(), "sendwell: patches applied: transactions, fifo-dedup, queue-counts, partition-query\n")
 		assert.NotContains(t, notices.String(), "WARNING")
 	})
 
@@ -173,6 +173,47 @@ func TestLauncher(t *testing.T) {
 			assert.Less(t, winner, transactions, "the transaction that held the key wins it")
 			assert.Equal(t, winner, owner(t, db, table, lookup))
 		}
+	})
+
+	// The partition-query patch hands Query one partition: what it answers
+	// is what stock moto answers (order, pages, conditions), and an index
+	// is still queried across partitions.
+	t.Run("a Query reads its partition alone, in order and by pages", func(t *testing.T) {
+		pk, other := "part#"+ulid.Make().String(), "part#"+ulid.Make().String()
+		gsi := "gsi#" + ulid.Make().String()
+		for _, it := range []struct{ pk, sk string }{{pk, "b"}, {pk, "a"}, {pk, "c"}, {pk, "x1"}, {other, "a"}} {
+			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: map[string]types.AttributeValue{
+				store.AttrPK: &types.AttributeValueMemberS{Value: it.pk}, store.AttrSK: &types.AttributeValueMemberS{Value: it.sk},
+				"GSI1PK": &types.AttributeValueMemberS{Value: gsi}, "GSI1SK": &types.AttributeValueMemberS{Value: it.pk + it.sk},
+			}})
+			require.NoError(t, err)
+		}
+		query := func(in dynamodb.QueryInput) []string {
+			in.TableName = &table
+			var got []string
+			p := dynamodb.NewQueryPaginator(db, &in)
+			for p.HasMorePages() {
+				page, err := p.NextPage(ctx)
+				require.NoError(t, err)
+				for _, it := range page.Items {
+					got = append(got, it[store.AttrPK].(*types.AttributeValueMemberS).Value[:4]+"/"+it[store.AttrSK].(*types.AttributeValueMemberS).Value)
+				}
+			}
+			return got
+		}
+		vals := func(kv ...string) map[string]types.AttributeValue {
+			m := map[string]types.AttributeValue{}
+			for i := 0; i < len(kv); i += 2 {
+				m[kv[i]] = &types.AttributeValueMemberS{Value: kv[i+1]}
+			}
+			return m
+		}
+		byPK := aws.String("PK = :pk")
+		assert.Equal(t, []string{"part/a", "part/b", "part/c", "part/x1"}, query(dynamodb.QueryInput{KeyConditionExpression: byPK, ExpressionAttributeValues: vals(":pk", pk), Limit: aws.Int32(2)}))
+		assert.Equal(t, []string{"part/x1", "part/c", "part/b", "part/a"}, query(dynamodb.QueryInput{KeyConditionExpression: byPK, ExpressionAttributeValues: vals(":pk", pk), ScanIndexForward: aws.Bool(false)}))
+		assert.Equal(t, []string{"part/x1"}, query(dynamodb.QueryInput{KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :x)"), ExpressionAttributeValues: vals(":pk", pk, ":x", "x")}))
+		assert.Empty(t, query(dynamodb.QueryInput{KeyConditionExpression: byPK, ExpressionAttributeValues: vals(":pk", "part#none")}))
+		assert.Len(t, query(dynamodb.QueryInput{IndexName: aws.String("GSI1"), KeyConditionExpression: aws.String("GSI1PK = :g"), ExpressionAttributeValues: vals(":g", gsi)}), 5, "an index spans partitions")
 	})
 }
 
@@ -320,8 +361,10 @@ launcher = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(launcher)
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodb.models.table import Table
 from moto.sqs.models import Queue, SQSBackend
-watched = [(DynamoDBBackend, n) for n in ("put_item", "update_item", "delete_item", "transact_write_items")]
+watched = [(Table, "all_items"), (Table, "query")]
+watched += [(DynamoDBBackend, n) for n in ("put_item", "update_item", "delete_item", "transact_write_items")]
 watched += [(DynamoHandler, n) for n in ("put_item", "update_item", "delete_item")]
 watched += [(Queue, "add_message"), (Queue, "attributes"), (SQSBackend, "send_message"), (SQSBackend, "send_message_batch")]
 before = {(o, n): o.__dict__[n] for o, n in watched}
@@ -350,8 +393,8 @@ func TestLauncherFallbacks(t *testing.T) {
 	}{
 		{
 			name: "known version", version: localaws.MotoVersion,
-			applied: []string{"fifo-dedup", "queue-counts", "transactions"},
-			changed: append([]string{"Queue.add_message", "Queue.attributes", "SQSBackend.send_message", "SQSBackend.send_message_batch"}, dynamoPatched...),
+			applied: []string{"fifo-dedup", "partition-query", "queue-counts", "transactions"},
+			changed: append([]string{"Queue.add_message", "Queue.attributes", "SQSBackend.send_message", "SQSBackend.send_message_batch", "Table.all_items", "Table.query"}, dynamoPatched...),
 		},
 		{
 			name: "unknown version", version: "5.0.0",
@@ -361,8 +404,8 @@ func TestLauncherFallbacks(t *testing.T) {
 		},
 		{
 			name: "a patch fails half-way", version: localaws.MotoVersion, breaks: "queue-counts",
-			applied: []string{"fifo-dedup", "transactions"},
-			changed: append([]string{"Queue.add_message"}, dynamoPatched...),
+			applied: []string{"fifo-dedup", "partition-query", "transactions"},
+			changed: append([]string{"Queue.add_message", "Table.all_items", "Table.query"}, dynamoPatched...),
 			warning: "sendwell: WARNING: patch queue-counts did not take (KeyError('send_message_batch')): stock moto there",
 		},
 	}
