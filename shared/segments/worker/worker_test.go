@@ -398,6 +398,50 @@ func TestBuildResumesFromItsCheckpoint(t *testing.T) {
 	assert.Empty(t, f.members("cnt_000"))
 }
 
+// What a build costs per contact: a Query of the contact's memberships, a
+// transaction for each contact that enters, and per 100 contacts a page and
+// a checkpoint; a segment with an event condition adds a Query of the
+// contact's events of that name and a read of its counters. Besides those,
+// a build of 200 contacts makes a few calls of its own: its pages (the last
+// one empty), the member count, checkpoints, the segment and the tenant's
+// definitions.
+func TestBuildCallsPerContact(t *testing.T) {
+	for _, tt := range []struct {
+		name, definition string
+		want             map[string]int
+	}{
+		{"properties", `{"property":"plan","operator":"eq","value":"pro"}`, map[string]int{
+			"DynamoDB.Query": 4 + 200, "DynamoDB.TransactWriteItems": 100, "DynamoDB.UpdateItem": 2, "DynamoDB.GetItem": 3,
+		}},
+		{"an event window", `{"all":[{"property":"plan","operator":"eq","value":"pro"},{"event":"login","within":"P7D"}]}`, map[string]int{
+			"DynamoDB.Query": 4 + 200 + 200, "DynamoDB.BatchGetItem": 200, "DynamoDB.TransactWriteItems": 0, "DynamoDB.UpdateItem": 2, "DynamoDB.GetItem": 3,
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			for i := range 200 {
+				plan := "free"
+				if i%2 == 0 {
+					plan = "pro"
+				}
+				f.contact(fmt.Sprintf("cnt_%03d", i), 1, map[string]any{"plan": plan})
+			}
+			ck := store.ContactCountKey(f.org)
+			require.NoError(t, f.env.Store.Put(context.Background(), map[string]any{"PK": ck.PK, "SK": ck.SK, "contacts": 200}))
+			f.segment(segnew, StatusBuilding, tt.definition)
+			f.env.Counter.Reset()
+			f.handle(`{"build":{"orgId":"` + f.org + `","segmentId":"` + segnew + `"}}`)
+			got := f.env.Counter.Snapshot()
+			for op, n := range tt.want {
+				assert.Equal(t, n, got[op], "%s: %v", op, got)
+			}
+			seg, err := f.w.repo.segment(context.Background(), f.org, segnew)
+			require.NoError(t, err)
+			assert.Equal(t, StatusReady, seg.Status)
+		})
+	}
+}
+
 // A build that runs out of time mid-page keeps what it did, contact by
 // contact, so a store slower than a page per invocation still finishes.
 func TestABuildOutOfTimeMidPageKeepsItsProgress(t *testing.T) {
