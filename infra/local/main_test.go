@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -392,6 +393,35 @@ func TestMakeRunKeepsASegmentsMembers(t *testing.T) {
 	code, body = call("GET", "/api/contacts/"+after+"/segments", "")
 	require.Equal(t, http.StatusOK, code, body)
 	assert.Contains(t, body, seg, "the contact's own memberships list it")
+
+	// Nested conditions with an event window of one minute: an order 50 s
+	// old qualifies the contact at once, and it leaves when the window
+	// passes, about 10 s later, by the clock alone: the scheduler's tick
+	// finds its state due and queues its evaluation.
+	code, body = call("POST", "/api/segments", `{"name":"Big recent buyers","definition":{"all":[{"tag":"vip"},
+		{"any":[{"event":"order.completed","within":"PT1M","where":[{"property":"total","operator":"gt","value":100}]},
+		        {"property":"plan","operator":"eq","value":"enterprise"}]}]}}`)
+	require.Equal(t, http.StatusCreated, code, body)
+	buyers := id(body)
+	assert.Eventually(t, func() bool {
+		_, body := call("GET", "/api/segments/"+buyers, "")
+		return strings.Contains(body, `"status":"ready"`)
+	}, 30*time.Second, 100*time.Millisecond, "the second build finishes")
+	inBuyers := func() bool {
+		code, body := call("GET", "/api/contacts/"+after+"/segments", "")
+		return code == http.StatusOK && strings.Contains(body, buyers)
+	}
+	ordered := time.Now().Add(-50 * time.Second).UTC()
+	code, body = call("POST", "/api/events", fmt.Sprintf(`{"contactId":%q,"name":"order.completed","properties":{"total":120},"timestamp":%q}`,
+		after, ordered.Format(time.RFC3339Nano)))
+	require.Equal(t, http.StatusAccepted, code, body)
+	assert.Eventually(t, inBuyers, 10*time.Second, 50*time.Millisecond, "the order qualifies the contact within seconds")
+	code, body = call("POST", "/api/segments/preview", `{"definition":{"all":[{"tag":"vip"},{"event":"order.completed","within":"PT1M"}]}}`)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, `"count":1`, "a preview counts the one buyer")
+	assert.Contains(t, body, after)
+	assert.Eventually(t, func() bool { return !inBuyers() }, 40*time.Second, 100*time.Millisecond, "it leaves when the window passes")
+	assert.False(t, time.Now().Before(ordered.Add(time.Minute)), "never before the window passes")
 
 	code, body = call("PATCH", "/api/contacts/"+after, `{"tags":[]}`)
 	require.Equal(t, http.StatusOK, code, body)

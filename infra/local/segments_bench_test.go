@@ -134,6 +134,22 @@ func BenchmarkSegmentsThroughMakeRun(b *testing.B) {
 		b.ReportMetric(float64(contacts)/took.Seconds(), "built-contacts/s")
 		fmt.Fprintf(os.Stderr, "freshness over %d changes: PATCH p50 %s p95 %s, event p50 %s p95 %s; build of %d contacts in %s (size %v)\n",
 			changes, p50, p95, e50, e95, contacts+2*changes, took.Round(time.Millisecond), seg["size"])
+
+		// Previews over the same audience: a property (pages of contacts
+		// alone) and an event window (a Query of each contact's events).
+		for _, p := range []struct{ name, def string }{
+			{"property", fmt.Sprintf(`{"property":"n","operator":"lt","value":%d}`, contacts/2)},
+			{"event", `{"event":"order.completed","count":{"gte":1},"within":"P30D"}`},
+		} {
+			var out struct {
+				Count int `json:"count"`
+			}
+			start := time.Now()
+			require.Equal(b, http.StatusOK, call("POST", "/api/segments/preview", map[string]any{"definition": json.RawMessage(p.def)}, &out))
+			took := time.Since(start)
+			b.ReportMetric(took.Seconds(), "preview-"+p.name+"-s")
+			fmt.Fprintf(os.Stderr, "preview (%s) over %d contacts: %s, count %d\n", p.name, contacts+2*changes, took.Round(time.Millisecond), out.Count)
+		}
 	}
 }
 

@@ -87,6 +87,10 @@ type DomainEvent struct {
 	OccurredAt time.Time `json:"occurredAt"`
 	Data       any       `json:"data"`
 	Previous   any       `json:"previous,omitempty"`
+	// ContactID is the contact the event concerns: the events of one
+	// contact form one message group on the domain events queue. It is not
+	// part of the body (the data says it).
+	ContactID string `json:"-"`
 }
 
 // Translate turns one item change into its domain events (none for items
@@ -116,8 +120,9 @@ func translate(rec Record) (output, error) {
 		return output{}, nil
 	}
 	var o output
-	add := func(typ, orgID string, data, prev any) {
-		o.events = append(o.events, DomainEvent{ID: fmt.Sprintf("%s-%d", rec.EventID, len(o.events)), Type: typ, OrgID: orgID, OccurredAt: rec.At, Data: data, Previous: prev})
+	add := func(typ, orgID, contactID string, data, prev any) {
+		o.events = append(o.events, DomainEvent{ID: fmt.Sprintf("%s-%d", rec.EventID, len(o.events)), Type: typ, OrgID: orgID, OccurredAt: rec.At,
+			Data: data, Previous: prev, ContactID: contactID})
 	}
 	switch kind.Value {
 	case contacts.ItemType:
@@ -130,14 +135,14 @@ func translate(rec Record) (output, error) {
 		}
 		switch rec.EventName {
 		case Insert:
-			add(ContactCreated, cur.OrgID, cur.API(), nil)
+			add(ContactCreated, cur.OrgID, cur.ID, cur.API(), nil)
 		case Modify:
-			add(ContactUpdated, cur.OrgID, cur.API(), old.API())
+			add(ContactUpdated, cur.OrgID, cur.ID, cur.API(), old.API())
 			if old.Subscribed && !cur.Subscribed {
-				add(ContactUnsubscribed, cur.OrgID, cur.API(), nil)
+				add(ContactUnsubscribed, cur.OrgID, cur.ID, cur.API(), nil)
 			}
 		case Remove:
-			add(ContactDeleted, old.OrgID, old.API(), nil)
+			add(ContactDeleted, old.OrgID, old.ID, old.API(), nil)
 			o.purge = &contacts.PurgeJob{OrgID: old.OrgID, ContactID: old.ID}
 		}
 	case tracking.ItemType:
@@ -148,7 +153,7 @@ func translate(rec Record) (output, error) {
 		if err := decode(rec.New, &ev); err != nil {
 			return output{}, err
 		}
-		add(EventTracked, ev.OrgID, ev.API(), nil)
+		add(EventTracked, ev.OrgID, ev.ContactID, ev.API(), nil)
 	case sends.ItemType:
 		job, err := sendJob(rec)
 		if err != nil {
@@ -160,7 +165,7 @@ func translate(rec Record) (output, error) {
 			return output{}, err
 		}
 		if ev != nil {
-			add(ev.typ, ev.orgID, ev.data, nil)
+			add(ev.typ, ev.orgID, ev.data.ContactID, ev.data, nil)
 		}
 	case segmentMemberType:
 		var m memberImage
@@ -169,9 +174,9 @@ func translate(rec Record) (output, error) {
 		}
 		switch rec.EventName {
 		case Insert:
-			add(SegmentEntered, m.OrgID, Membership{SegmentID: m.SegmentID, ContactID: m.ContactID, At: m.EnteredAt}, nil)
+			add(SegmentEntered, m.OrgID, m.ContactID, Membership{SegmentID: m.SegmentID, ContactID: m.ContactID, At: m.EnteredAt}, nil)
 		case Remove:
-			add(SegmentExited, m.OrgID, Membership{SegmentID: m.SegmentID, ContactID: m.ContactID, At: rec.At}, nil)
+			add(SegmentExited, m.OrgID, m.ContactID, Membership{SegmentID: m.SegmentID, ContactID: m.ContactID, At: rec.At}, nil)
 		}
 	case segmentType:
 		job, err := segmentJob(rec)

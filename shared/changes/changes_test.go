@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -91,6 +92,13 @@ func TestEachChangeIsPublishedExactlyOnce(t *testing.T) {
 
 	// contact: INSERT, MODIFY, MODIFY, REMOVE; lookup: INSERT, REMOVE; event: INSERT
 	records := st.until(atLeast(7))
+	for _, r := range records {
+		evs, err := changes.Translate(r)
+		require.NoError(t, err)
+		for _, e := range evs {
+			assert.Equal(t, c.ID, e.ContactID, "%s: its message group is its contact's", e.Type)
+		}
+	}
 
 	pub := &changes.QueuePublisher{SQS: sqs.NewFromConfig(env.Config), QueueURL: res.DomainEventsQueueURL, PurgeQueueURL: res.ImportQueueURL}
 	for range 2 { // the second time is the stream redelivering the same records
@@ -306,4 +314,33 @@ func drain(t *testing.T, env *testenv.Env, url string) []string {
 			require.NoError(t, err)
 		}
 	}
+}
+
+// captureSQS records the batches a publisher sends.
+type captureSQS struct {
+	entries []sqstypes.SendMessageBatchRequestEntry
+}
+
+func (c *captureSQS) SendMessageBatch(_ context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	c.entries = append(c.entries, in.Entries...)
+	return &sqs.SendMessageBatchOutput{}, nil
+}
+
+// Each contact's events are one message group: in order per contact, and
+// different contacts (of one tenant too) in parallel.
+func TestDomainEventsAreGroupedByContact(t *testing.T) {
+	q := &captureSQS{}
+	pub := &changes.QueuePublisher{SQS: q, QueueURL: "events.fifo"}
+	evs := []changes.DomainEvent{
+		{ID: "1", Type: changes.ContactCreated, OrgID: "org_1", ContactID: "cnt_a", Data: map[string]any{"id": "cnt_a"}},
+		{ID: "2", Type: changes.ContactCreated, OrgID: "org_1", ContactID: "cnt_b", Data: map[string]any{"id": "cnt_b"}},
+		{ID: "3", Type: changes.SegmentEntered, OrgID: "org_1", ContactID: "cnt_a", Data: changes.Membership{ContactID: "cnt_a", SegmentID: "seg_1"}},
+	}
+	require.NoError(t, pub.Publish(t.Context(), evs))
+	var groups []string
+	for _, e := range q.entries {
+		groups = append(groups, aws.ToString(e.MessageGroupId))
+		assert.NotContains(t, aws.ToString(e.MessageBody), `"ContactID"`, "the group key is not in the body")
+	}
+	assert.Equal(t, []string{"org_1:cnt_a", "org_1:cnt_b", "org_1:cnt_a"}, groups)
 }

@@ -25,7 +25,10 @@ type SQSSender interface {
 }
 
 // QueuePublisher publishes domain events on a FIFO queue, QueueURL: one
-// message group per tenant keeps each tenant's events in order, and the
+// message group per contact keeps each contact's events in order while
+// different contacts' events, even of one tenant, are processed in
+// parallel (a tenant's import does not queue its other changes behind
+// it); the
 // event ID as deduplication id makes a redelivered stream record publish
 // nothing new. It queues purge jobs on PurgeQueueURL, the contacts group's
 // work queue (the import queue): a standard queue, which has no
@@ -55,7 +58,7 @@ func (p *QueuePublisher) Publish(ctx context.Context, events []DomainEvent) erro
 		}
 		entries = append(entries, types.SendMessageBatchRequestEntry{
 			MessageBody:            &body,
-			MessageGroupId:         aws.String(e.OrgID),
+			MessageGroupId:         aws.String(group(e)),
 			MessageDeduplicationId: aws.String(e.ID),
 			MessageAttributes: map[string]types.MessageAttributeValue{
 				"type": {DataType: aws.String("String"), StringValue: aws.String(e.Type)},
@@ -63,6 +66,14 @@ func (p *QueuePublisher) Publish(ctx context.Context, events []DomainEvent) erro
 		})
 	}
 	return p.send(ctx, p.QueueURL, "events", entries)
+}
+
+// group is an event's message group: its tenant and contact.
+func group(e DomainEvent) string {
+	if e.ContactID == "" {
+		return e.OrgID
+	}
+	return e.OrgID + ":" + e.ContactID
 }
 
 // Purge queues the purge jobs as contacts.PurgeMessage bodies, ten per call.

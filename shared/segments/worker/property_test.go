@@ -23,6 +23,7 @@ import (
 	"github.com/sendwell/sendwell/shared/contacts"
 	"github.com/sendwell/sendwell/shared/ids"
 	"github.com/sendwell/sendwell/shared/segments/rules"
+	"github.com/sendwell/sendwell/shared/sends"
 	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/tracking"
 )
@@ -44,6 +45,8 @@ var (
 	propTags    = []string{"vip", "beta", "churned"}
 	propEvents  = []string{"order.completed", "login", "signup"}
 	propLabels  = []string{"a", "b", "c"}
+	propEmails  = []string{"delivered", "opened", "clicked", "bounced"}
+	propTmpls   = []string{"welcome", "digest"}
 )
 
 // The fixed seeds and steps make test runs (moto's Scan, once per step,
@@ -79,6 +82,7 @@ func TestPropertyIncrementalMembershipMatchesFromScratch(t *testing.T) {
 			})
 			w := runProperty(t, seed, steps)
 			total.entered, total.exited, total.byTime = total.entered+w.entered, total.exited+w.exited, total.byTime+w.byTime
+			total.byEmail += w.byEmail
 		})
 	}
 	// The runs must have exercised what they claim to: entries, exits, and
@@ -86,6 +90,7 @@ func TestPropertyIncrementalMembershipMatchesFromScratch(t *testing.T) {
 	require.GreaterOrEqual(t, total.entered, 10*len(seeds), "entries seen")
 	require.GreaterOrEqual(t, total.exited, 5*len(seeds), "exits seen")
 	require.GreaterOrEqual(t, total.byTime, 2*len(seeds), "memberships changed by the clock alone")
+	require.Positive(t, total.byEmail, "entries by engagement with a send")
 }
 
 // propWorld is one run: the table (through the worker test fixture), what
@@ -102,6 +107,7 @@ type propWorld struct {
 	tenantV  int
 	live     map[string]*contacts.Item
 	deleted  map[string]bool
+	sends    map[string][]*sends.Item // by contact id
 	nContact int
 
 	// From the last check.
@@ -111,6 +117,7 @@ type propWorld struct {
 
 	// Coverage: the test must see entries and exits, some of them by time alone.
 	entered, exited, byTime int
+	byEmail                 int // entries right after an email.* event
 	kinds                   map[string]int
 }
 
@@ -118,7 +125,7 @@ func runProperty(t *testing.T, seed uint64, steps int) *propWorld {
 	f := newFixture(t)
 	w := &propWorld{t: t, f: f, r: rand.New(rand.NewPCG(seed, 9)), ctx: context.Background(),
 		defs: map[string]string{}, segVer: map[string]int{}, live: map[string]*contacts.Item{}, deleted: map[string]bool{},
-		members: map[string][]string{}, kinds: map[string]int{}}
+		members: map[string][]string{}, kinds: map[string]int{}, sends: map[string][]*sends.Item{}}
 
 	for range 6 + w.r.IntN(5) {
 		w.putSegment(w.newSegmentID(), w.randRule(), StatusReady)
@@ -137,8 +144,10 @@ func runProperty(t *testing.T, seed uint64, steps int) *propWorld {
 			what = w.createContact()
 		case k < 45:
 			what = w.updateContact()
-		case k < 68:
+		case k < 61:
 			what = w.trackEvent()
+		case k < 68:
+			what = w.emailEvent()
 		case k < 72:
 			what = w.deleteContact()
 		default:
@@ -147,8 +156,8 @@ func runProperty(t *testing.T, seed uint64, steps int) *propWorld {
 		w.kinds[strings.Fields(what)[0]]++
 		w.check(fmt.Sprintf("step %d (%s)", step, what))
 	}
-	t.Logf("seed %d: %d segments, %d contacts, %d entries, %d exits, %d by time; steps %v",
-		seed, len(w.segs), w.nContact, w.entered, w.exited, w.byTime, w.kinds)
+	t.Logf("seed %d: %d segments, %d contacts, %d entries, %d exits, %d by time, %d by email; steps %v",
+		seed, len(w.segs), w.nContact, w.entered, w.exited, w.byTime, w.byEmail, w.kinds)
 	return w
 }
 
@@ -407,6 +416,41 @@ func (w *propWorld) trackEvent() string {
 	return "event.tracked " + name + " " + c.ID
 }
 
+// emailEvent moves one of a contact's sends (a new one, or an earlier one)
+// to a status, with a status time now or up to 2 days back, as the sending
+// pipeline records it, and delivers its email.* domain event.
+func (w *propWorld) emailEvent() string {
+	c := w.pickLive()
+	if c == nil {
+		return w.createContact()
+	}
+	now := w.f.clk.Now()
+	var it *sends.Item
+	if old := w.sends[c.ID]; len(old) > 0 && w.r.IntN(2) == 0 {
+		it = pickOne(w.r, old)
+	} else {
+		it = &sends.Item{OrgID: w.f.org, ID: ids.New("msg", now), ContactID: c.ID, To: c.Email,
+			TemplateID: pickOne(w.r, propTmpls), Kind: "marketing", CreatedAt: now}
+		w.sends[c.ID] = append(w.sends[c.ID], it)
+	}
+	status := pickOne(w.r, propEmails)
+	it.Status = status
+	it.StatusAt = now
+	if w.r.IntN(3) == 0 {
+		it.StatusAt = now.Add(-time.Duration(w.r.IntN(2*24*3600)) * time.Second)
+	}
+	switch status {
+	case "opened":
+		it.Opens++
+	case "clicked":
+		it.Clicks++
+	}
+	it.SetKeys()
+	require.NoError(w.t, w.f.env.Store.Put(w.ctx, it))
+	w.deliver(w.f.domainEvent("email."+status, map[string]any{"contactId": c.ID, "sendId": it.ID}, nil))
+	return "email." + status + " " + c.ID
+}
+
 func (w *propWorld) deleteContact() string {
 	c := w.pickLive()
 	if c == nil {
@@ -475,6 +519,7 @@ func (w *propWorld) check(what string) {
 	contactSide := map[string][]string{}
 	segmentSide := map[string][]string{}
 	states := map[string]*stateItem{}
+	sent := map[string][]sendItem{}
 	for _, av := range w.scan() {
 		var typ struct {
 			Type string `dynamodbav:"type"`
@@ -499,6 +544,13 @@ func (w *propWorld) check(what string) {
 				require.Equal(t, store.ContactSegmentKey(w.f.org, m.ContactID, m.SegmentID), m.Key, "%s: contact segment keys", what)
 				contactSide[m.ContactID] = append(contactSide[m.ContactID], m.SegmentID)
 			}
+		case sends.ItemType:
+			var it struct {
+				sendItem
+				ContactID string `dynamodbav:"contactId"`
+			}
+			require.NoError(t, attributevalue.UnmarshalMap(av, &it))
+			sent[it.ContactID] = append(sent[it.ContactID], it.sendItem)
 		case StateType:
 			var st stateItem
 			require.NoError(t, attributevalue.UnmarshalMap(av, &st))
@@ -526,6 +578,7 @@ func (w *propWorld) check(what string) {
 				CreatedAt: c.CreatedAt, Properties: c.Properties, Tags: c.Tags},
 			Events:   map[string][]time.Time{},
 			Segments: map[string]bool{},
+			Sends:    ruleSends(sent[id]),
 		}
 		var in []string
 		for i, seg := range w.segs {
@@ -573,6 +626,9 @@ func (w *propWorld) check(what string) {
 				w.entered++
 				if strings.Contains(what, "(clock") {
 					w.byTime++
+				}
+				if strings.Contains(what, "(email.") {
+					w.byEmail++
 				}
 			}
 		}
@@ -635,7 +691,7 @@ func (w *propWorld) randDef(depth int, refs []string) map[string]any {
 		}
 		return map[string]any{pickOne(r, []string{"all", "any"}): kids}
 	}
-	switch k := r.IntN(12); {
+	switch k := r.IntN(13); {
 	case k < 4:
 		d := map[string]any{"event": pickOne(r, propEvents)}
 		if r.IntN(3) > 0 {
@@ -661,6 +717,15 @@ func (w *propWorld) randDef(depth int, refs []string) map[string]any {
 		d := map[string]any{"tag": pickOne(r, propTags)}
 		if r.IntN(3) == 0 {
 			d["has"] = false
+		}
+		return d
+	case k == 12:
+		d := map[string]any{"email": pickOne(r, propEmails)}
+		if r.IntN(5) > 0 {
+			d["within"] = pickOne(r, propWindows)
+		}
+		if r.IntN(3) == 0 {
+			d["template"] = pickOne(r, propTmpls)
 		}
 		return d
 	case len(refs) > 0:
