@@ -16,7 +16,7 @@ const (
 	// previewPage is how many contacts one Query of the walk reads.
 	previewPage = 1000
 	// previewParallel is how many contacts' facts are read at once.
-	previewParallel = 16
+	previewParallel = 64
 	// eventRetention is how far back events count ("ever" in a definition),
 	// as the worker's counters keep them.
 	eventRetention = 400 * 24 * time.Hour
