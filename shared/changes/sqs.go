@@ -24,13 +24,12 @@ type SQSSender interface {
 	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
 }
 
-// QueuePublisher publishes domain events on a FIFO queue, QueueURL: one
-// message group per contact keeps each contact's events in order while
+// QueuePublisher publishes domain events on a FIFO queue, QueueURL. One
+// message group per contact keeps each contact's events in order, while
 // different contacts' events, even of one tenant, are processed in
-// parallel (a tenant's import does not queue its other changes behind
-// it); the
-// event ID as deduplication id makes a redelivered stream record publish
-// nothing new. It queues purge jobs on PurgeQueueURL, the contacts group's
+// parallel (a tenant's import does not hold its other changes behind it).
+// The event ID as deduplication id makes a redelivered stream record
+// publish nothing new. It queues purge jobs on PurgeQueueURL, the contacts group's
 // work queue (the import queue): a standard queue, which has no
 // deduplication, so a redelivered record queues its job again, and the
 // purge, being idempotent, finds nothing more to do. It queues send jobs on
