@@ -366,7 +366,7 @@ from moto.sqs.models import Queue, SQSBackend
 watched = [(Table, "all_items"), (Table, "query")]
 watched += [(DynamoDBBackend, n) for n in ("put_item", "update_item", "delete_item", "transact_write_items")]
 watched += [(DynamoHandler, n) for n in ("put_item", "update_item", "delete_item")]
-watched += [(Queue, "add_message"), (Queue, "attributes"), (SQSBackend, "send_message"), (SQSBackend, "send_message_batch")]
+watched += [(Queue, "add_message"), (Queue, "attributes"), (SQSBackend, "send_message"), (SQSBackend, "send_message_batch"), (SQSBackend, "is_message_valid_based_on_retention_period")]
 before = {(o, n): o.__dict__[n] for o, n in watched}
 if sys.argv[3] == "queue-counts":  # its second attribute is missing: it fails half-way
     del SQSBackend.send_message_batch
@@ -394,7 +394,7 @@ func TestLauncherFallbacks(t *testing.T) {
 		{
 			name: "known version", version: localaws.MotoVersion,
 			applied: []string{"fifo-dedup", "partition-query", "queue-counts", "transactions"},
-			changed: append([]string{"Queue.add_message", "Queue.attributes", "SQSBackend.send_message", "SQSBackend.send_message_batch", "Table.all_items", "Table.query"}, dynamoPatched...),
+			changed: append([]string{"Queue.add_message", "Queue.attributes", "SQSBackend.is_message_valid_based_on_retention_period", "SQSBackend.send_message", "SQSBackend.send_message_batch", "Table.all_items", "Table.query"}, dynamoPatched...),
 		},
 		{
 			name: "unknown version", version: "5.0.0",
