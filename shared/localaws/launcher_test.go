@@ -28,7 +28,7 @@ import (
 )
 
 // allPatches is what the launcher applies on the moto it knows.
-var allPatches = []string{"transactions", "fifo-dedup", "queue-counts", "partition-query"}
+var allPatches = []string{"transactions", "fifo-dedup", "queue-counts", "partition-query", "index-query", "routing"}
 
 // The launcher's own moto (not the one testenv shares, which AWS_ENDPOINT_URL
 // may replace): every patch applied, said on a line StartMoto passes on
@@ -42,7 +42,7 @@ func TestLauncher(t *testing.T) {
 
 	t.Run("reports every patch applied", func(t *testing.T) {
 		assert.Equal(t, allPatches, moto.Patches, "the launcher's notices:\n%s", notices.String())
-		assert.Contains(t, notices.String(), "sendwell: patches applied: transactions, fifo-dedup, queue-counts, partition-query\n")
+		assert.Contains(t, notices.String(), "sendwell: patches applied: transactions, fifo-dedup, queue-counts, partition-query, index-query, routing\n")
 		assert.NotContains(t, notices.String(), "WARNING")
 	})
 
@@ -363,7 +363,10 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
 from moto.dynamodb.models.table import Table
 from moto.sqs.models import Queue, SQSBackend
-watched = [(Table, "all_items"), (Table, "query")]
+import moto.backends
+from werkzeug.serving import WSGIRequestHandler
+watched = [(Table, n) for n in ("all_items", "query", "put_item", "delete_item")]
+watched += [(moto.backends, "list_of_moto_modules"), (WSGIRequestHandler, "log_request")]
 watched += [(DynamoDBBackend, n) for n in ("put_item", "update_item", "delete_item", "transact_write_items")]
 watched += [(DynamoHandler, n) for n in ("put_item", "update_item", "delete_item")]
 watched += [(Queue, "add_message"), (Queue, "attributes"), (SQSBackend, "send_message"), (SQSBackend, "send_message_batch"), (SQSBackend, "is_message_valid_based_on_retention_period")]
@@ -385,6 +388,8 @@ func TestLauncherFallbacks(t *testing.T) {
 	dynamoPatched := []string{
 		"DynamoDBBackend.delete_item", "DynamoDBBackend.put_item", "DynamoDBBackend.transact_write_items", "DynamoDBBackend.update_item",
 		"DynamoHandler.delete_item", "DynamoHandler.put_item", "DynamoHandler.update_item",
+		"Table.all_items", "Table.query", "Table.put_item", "Table.delete_item",
+		"moto.backends.list_of_moto_modules", "WSGIRequestHandler.log_request",
 	}
 	tests := []struct {
 		name, version, breaks string
@@ -393,8 +398,8 @@ func TestLauncherFallbacks(t *testing.T) {
 	}{
 		{
 			name: "known version", version: localaws.MotoVersion,
-			applied: []string{"fifo-dedup", "partition-query", "queue-counts", "transactions"},
-			changed: append([]string{"Queue.add_message", "Queue.attributes", "SQSBackend.is_message_valid_based_on_retention_period", "SQSBackend.send_message", "SQSBackend.send_message_batch", "Table.all_items", "Table.query"}, dynamoPatched...),
+			applied: []string{"fifo-dedup", "index-query", "partition-query", "queue-counts", "routing", "transactions"},
+			changed: append([]string{"Queue.add_message", "Queue.attributes", "SQSBackend.is_message_valid_based_on_retention_period", "SQSBackend.send_message", "SQSBackend.send_message_batch"}, dynamoPatched...),
 		},
 		{
 			name: "unknown version", version: "5.0.0",
@@ -404,8 +409,8 @@ func TestLauncherFallbacks(t *testing.T) {
 		},
 		{
 			name: "a patch fails half-way", version: localaws.MotoVersion, breaks: "queue-counts",
-			applied: []string{"fifo-dedup", "partition-query", "transactions"},
-			changed: append([]string{"Queue.add_message", "Table.all_items", "Table.query"}, dynamoPatched...),
+			applied: []string{"fifo-dedup", "index-query", "partition-query", "routing", "transactions"},
+			changed: append([]string{"Queue.add_message"}, dynamoPatched...),
 			warning: "sendwell: WARNING: patch queue-counts did not take (KeyError('send_message_batch')): stock moto there",
 		},
 	}
@@ -413,6 +418,7 @@ func TestLauncherFallbacks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			cmd := exec.CommandContext(t.Context(), py, "-c", applyScript, "moto_server.py", tt.version, tt.breaks)
+			cmd.Env = append(os.Environ(), "MOTO_LOG=") // request lines are not logged
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			require.NoError(t, cmd.Run(), stderr.String())
 

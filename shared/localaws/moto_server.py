@@ -35,6 +35,7 @@ is undone, and any fallback to stock moto is announced on stderr with a
 "sendwell: WARNING:" line, which localaws.StartMoto always passes on. The last
 "sendwell:" line before moto starts is "sendwell: patches applied: <names>".
 """
+import os
 import sys
 import threading
 import time
@@ -49,7 +50,9 @@ COSTS = {
     "and concurrent transactions and conditional writes on one key can both succeed",
     "fifo-dedup": "FIFO deduplication only against messages still in the queue, scanned on every send",
     "queue-counts": "every SQS send counts the queue's messages (slower as the queue grows)",
-    "partition-query": "every Query walks the whole table (slower as the table grows)",
+    "partition-query": "every Query walks the whole table and sorts its partition (slower as the table grows)",
+    "index-query": "every Query of an index walks the whole table (slower as the table grows)",
+    "routing": "every request lists moto's package directory under a global lock, and is logged",
 }
 
 # Serialises DynamoDB writes: a transaction's checks and writes, and each
@@ -69,16 +72,28 @@ class Patcher:
 
     def set(self, owner, name, value):
         # KeyError when moto moved the attribute: the patch would not take.
-        self.done.append((owner, name, owner.__dict__[name], value))
+        original = owner.__dict__[name]
+        if callable(value) and not hasattr(value, "__wrapped__"):
+            value.__wrapped__ = original  # a later patch may wrap this one: took() follows the chain
+        self.done.append((owner, name, original, value))
         setattr(owner, name, value)
 
     def took(self):
-        return bool(self.done) and all(owner.__dict__.get(name) is value for owner, name, _, value in self.done)
+        return bool(self.done) and all(_wraps(owner.__dict__.get(name), value) for owner, name, _, value in self.done)
 
     def undo(self):
         for owner, name, original, _ in reversed(self.done):
             setattr(owner, name, original)
         self.done = []
+
+
+def _wraps(current, value):
+    """Whether current is value, or a later patch's wrapper around it."""
+    while current is not None:
+        if current is value:
+            return True
+        current = getattr(current, "__wrapped__", None)
+    return False
 
 
 def _locked(method):
@@ -279,15 +294,112 @@ def patch_queue_counts(p):
     p.set(models.SQSBackend, "is_message_valid_based_on_retention_period", retained)
 
 
+# Query's comparisons of a range key, by the names moto passes them under.
+_RANGE_OPS = {"=": "EQ", "EQ": "EQ", "<": "LT", "LT": "LT", "<=": "LE", "LE": "LE", ">": "GT", "GT": "GT",
+              ">=": "GE", "GE": "GE", "BETWEEN": "BETWEEN", "BEGINS_WITH": "BEGINS_WITH"}
+
+
+def _window(keys, op, values, start, forward):
+    """The bounds [lo, hi) in the sorted string keys of a partition that a
+    range condition (op, values) and an exclusive start key leave."""
+    from bisect import bisect_left, bisect_right
+
+    lo, hi = 0, len(keys)
+    if op == "EQ":
+        lo, hi = bisect_left(keys, values[0]), bisect_right(keys, values[0])
+    elif op == "LT":
+        hi = bisect_left(keys, values[0])
+    elif op == "LE":
+        hi = bisect_right(keys, values[0])
+    elif op == "GT":
+        lo = bisect_right(keys, values[0])
+    elif op == "GE":
+        lo = bisect_left(keys, values[0])
+    elif op == "BETWEEN":
+        lo, hi = bisect_left(keys, values[0]), bisect_right(keys, values[1])
+    elif op == "BEGINS_WITH":
+        prefix = values[0]
+        lo = bisect_left(keys, prefix)
+        # The keys with the prefix follow it contiguously: find where they end.
+        a, b = lo, len(keys)
+        while a < b:
+            m = (a + b) // 2
+            if keys[m].startswith(prefix):
+                a = m + 1
+            else:
+                b = m
+        hi = a
+    if start is not None:
+        if forward:
+            lo = max(lo, bisect_right(keys, start))
+        else:
+            hi = min(hi, bisect_left(keys, start))
+    return lo, max(lo, hi)
+
+
 def patch_partition_query(p):
     import inspect
 
-    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 
     scope = threading.local()
     all_items = Table.__dict__["all_items"]
     query = Table.__dict__["query"]
+    put_item = Table.__dict__["put_item"]
+    delete_item = Table.__dict__["delete_item"]
     signature = inspect.signature(query)
+    guard = threading.Lock()  # the sorted keys' cache
+
+    # Each partition's range keys, sorted, kept until a key joins or leaves it.
+    def changed(self, hash_value):
+        with guard:
+            versions = self.__dict__.setdefault("_sendwell_versions", {})
+            versions[hash_value] = versions.get(hash_value, 0) + 1
+
+    def put_item_counted(self, item_attrs, *args, **kwargs):
+        if not self.range_key_attr:
+            return put_item(self, item_attrs, *args, **kwargs)
+        before = len(self.items.get(_hash_of(self, item_attrs), ()))
+        item = put_item(self, item_attrs, *args, **kwargs)
+        if len(self.items.get(item.hash_key, ())) != before:
+            changed(self, item.hash_key)
+        return item
+
+    def delete_item_counted(self, hash_key, range_key, *args, **kwargs):
+        item = delete_item(self, hash_key, range_key, *args, **kwargs)
+        if item is not None:
+            changed(self, hash_key)
+        return item
+
+    def sorted_keys(self, hash_key, part):
+        with guard:
+            version = self.__dict__.setdefault("_sendwell_versions", {}).get(hash_key, 0)
+            cache = self.__dict__.setdefault("_sendwell_sorted", {})
+            hit = cache.get(hash_key)
+            if hit is not None and hit[0] is part and hit[1] == version:
+                return hit[2], hit[3]
+        keys = sorted(list(part), key=lambda k: k.value)
+        plain = [k.value for k in keys]
+        with guard:
+            cache[hash_key] = (part, version, plain, keys)
+        return plain, keys
+
+    def window_items(self, part, w):
+        """The items of the partition that stock moto's walk can reach: the
+        range condition's and start key's bounds, then no more than Limit
+        plus one and 1 MB plus one item (how moto decides that a page ends)."""
+        plain, keys = sorted_keys(self, w["hash_key"], part)
+        lo, hi = _window(plain, w["op"], w["values"], w["start"], w["forward"])
+        out, size, limit = [], 0, w["limit"]
+        for i in range(lo, hi) if w["forward"] else range(hi - 1, lo - 1, -1):
+            item = part.get(keys[i])
+            if item is None:  # deleted since the keys were sorted: moto would not see it
+                continue
+            out.append(item)
+            size += item.size()
+            if (limit and len(out) > limit) or size > RESULT_SIZE_LIMIT:
+                break
+        return out
 
     def partition_items(self):
         hash_key = getattr(scope, "hash_key", None)
@@ -296,20 +408,180 @@ def patch_partition_query(p):
         part = self.items.get(hash_key)  # .get: the defaultdict must not grow
         if not part:
             return []
-        return list(part.values()) if self.range_key_attr else [part]
+        if not self.range_key_attr:
+            return [part]
+        w = getattr(scope, "window", None)
+        if w is not None:
+            return window_items(self, part, w)
+        return list(part.values())
+
+    def window_of(self, bound):
+        """What a Query of a string range key asks, when the launcher can
+        bound it; None to hand moto the whole partition."""
+        if not self.range_key_attr or self.range_key_type != "S" or bound.get("filter_kwargs"):
+            return None
+        if len(bound.get("range_key_conditions") or []) > 1:
+            return None
+        op, values = bound.get("range_comparison"), bound.get("range_objs") or []
+        if op is not None:
+            op = _RANGE_OPS.get(op.upper())
+            if op is None or any(v.type != "S" for v in values):
+                return None
+        start = bound.get("exclusive_start_key")
+        if start is not None:
+            start = (start.get(self.range_key_attr) or {}).get("S")
+            if start is None:
+                return None
+        return {"hash_key": bound["hash_key"], "op": op, "values": [v.value for v in values], "start": start,
+                "forward": bound.get("scan_index_forward") is not False, "limit": bound.get("limit")}
 
     def partition_query(self, *args, **kwargs):
         bound = signature.bind(self, *args, **kwargs).arguments
         if bound.get("index_name") or bound.get("hash_key") is None:
             return query(self, *args, **kwargs)
         scope.hash_key = bound["hash_key"]
+        scope.window = window_of(self, bound)
         try:
             return query(self, *args, **kwargs)
         finally:
-            scope.hash_key = None
+            scope.hash_key = scope.window = None
 
     p.set(Table, "all_items", partition_items)
     p.set(Table, "query", partition_query)
+    p.set(Table, "put_item", put_item_counted)
+    p.set(Table, "delete_item", delete_item_counted)
+
+
+def patch_index_query(p):
+    import inspect
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    scope = threading.local()
+    all_items = Table.__dict__["all_items"]  # the partition-query patch's, when it took
+    query = Table.__dict__["query"]
+    put_item = Table.__dict__["put_item"]
+    update_item = DynamoDBBackend.__dict__["update_item"]
+    signature = inspect.signature(query)
+    guard = threading.Lock()  # every table's postings
+
+    # A table's postings: for each attribute an index is partitioned by, the
+    # keys of the items that have had each value. Writes add to them; a
+    # Query checks each key still holds an item with that value (moto's own
+    # walk does), so a deleted or changed item needs no bookkeeping.
+    def postings(self):
+        """The table's postings, built on first use. The caller holds guard."""
+        state = self.__dict__.get("_sendwell_postings")
+        if state is not None and state[0] is self.items:
+            return state[1]
+        attrs = {k["AttributeName"] for i in self.all_indexes() for k in i.schema if k["KeyType"] == "HASH"}
+        found = {a: {} for a in attrs}
+        for part in list(self.items.values()):
+            for item in list(part.values()) if self.range_key_attr else [part]:
+                post(found, item)
+        self.__dict__["_sendwell_postings"] = (self.items, found)
+        return found
+
+    def post(found, item):
+        for attr, values in found.items():
+            value = item.attrs.get(attr)
+            if value is not None:
+                values.setdefault(value, {})[(item.hash_key, item.range_key)] = None
+
+    def note(table, item):
+        if item is None:
+            return
+        with guard:
+            state = table.__dict__.get("_sendwell_postings")
+            if state is not None and state[0] is table.items:  # not built yet: its walk sees the item
+                post(state[1], item)
+
+    def put_item_posted(self, item_attrs, *args, **kwargs):
+        item = put_item(self, item_attrs, *args, **kwargs)
+        note(self, item)
+        return item
+
+    def update_item_posted(self, table_name, *args, **kwargs):
+        item = update_item(self, table_name, *args, **kwargs)  # changes the stored item in place
+        note(self.get_table(table_name), item)
+        return item
+
+    def holding(self, key, attr, value):
+        """The item at key, if it holds value in attr."""
+        part = self.items.get(key[0])
+        item = (part.get(key[1]) if self.range_key_attr else part) if part is not None else None
+        held = item.attrs.get(attr) if item is not None else None
+        return item if held is not None and held == value else None
+
+    def candidates(self, attr, value):
+        with guard:
+            keys = postings(self).get(attr, {}).get(value)
+            keys = list(keys) if keys else []
+        out, stale = [], []
+        for key in keys:
+            item = holding(self, key, attr, value)
+            if item is None:
+                stale.append(key)
+            else:
+                out.append(item)
+        if stale:  # forget the keys that no longer hold the value (checked again: a write may have just set it)
+            with guard:
+                posted = postings(self).get(attr, {}).get(value, {})
+                for key in stale:
+                    if holding(self, key, attr, value) is None:
+                        posted.pop(key, None)
+        return out
+
+    def indexed_items(self):
+        found = getattr(scope, "found", None)
+        return all_items(self) if found is None else found
+
+    def index_query(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs).arguments
+        conditions = bound.get("hash_key_conditions") or []
+        if not bound.get("index_name") or not conditions:
+            return query(self, *args, **kwargs)
+        attr, value = conditions[0]
+        scope.found = candidates(self, attr, value)
+        try:
+            return query(self, *args, **kwargs)
+        finally:
+            scope.found = None
+
+    p.set(Table, "all_items", indexed_items)
+    p.set(Table, "query", index_query)
+    p.set(Table, "put_item", put_item_posted)
+    p.set(DynamoDBBackend, "update_item", update_item_posted)
+
+
+def patch_routing(p):
+    import moto.backends as backends
+    from werkzeug.serving import WSGIRequestHandler
+
+    # Routing a request lists moto's package directory (a stat per service,
+    # about 200) while holding the server's one lock: every request waits
+    # its turn for it. The directory does not change while moto runs.
+    modules = tuple(backends.list_of_moto_modules())
+    p.set(backends, "list_of_moto_modules", lambda: modules)
+
+    # A line per request, through colorama's stream wrapper, costs as much
+    # again: only failures are logged, unless MOTO_LOG asks for everything.
+    if not os.environ.get("MOTO_LOG"):
+        log_request = WSGIRequestHandler.__dict__["log_request"]
+
+        def log_failures(self, code="-", size="-"):
+            if str(code).startswith("5"):
+                log_request(self, code, size)
+
+        p.set(WSGIRequestHandler, "log_request", log_failures)
+
+
+def _hash_of(table, item_attrs):
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    value = item_attrs.get(table.hash_key_attr)
+    return DynamoType(value) if value is not None else None
 
 
 PATCHES = (
@@ -317,6 +589,8 @@ PATCHES = (
     ("fifo-dedup", patch_fifo_dedup),
     ("queue-counts", patch_queue_counts),
     ("partition-query", patch_partition_query),
+    ("index-query", patch_index_query),
+    ("routing", patch_routing),
 )
 
 
