@@ -47,9 +47,8 @@ func (r *rig) track(t *testing.T, contactID string, n int) {
 	items := make([]any, n)
 	for i := range items {
 		at := r.clock.Now().Add(time.Duration(i) * time.Millisecond)
-		it := tracking.Item{Type: tracking.ItemType, OrgID: org, ID: ids.New(ids.Event, at), ContactID: contactID, Name: "viewed", Timestamp: at}
-		it.Key = store.Key{PK: store.EventsPK(org, contactID), SK: store.EventSK(it.ID)}
-		it.GSI1PK, it.GSI1SK = store.EventNamePK(org, contactID, it.Name), it.SK
+		it := tracking.Item{OrgID: org, ID: ids.New(ids.Event, at), ContactID: contactID, Name: "viewed", Timestamp: at}
+		it.SetKeys()
 		items[i] = it
 	}
 	require.NoError(t, r.env.Store.PutAll(t.Context(), items))

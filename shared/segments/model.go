@@ -289,6 +289,7 @@ func (c *contactItem) API() Contact {
 // preview reads.
 type eventItem struct {
 	ID         string         `dynamodbav:"id"`
+	ContactID  string         `dynamodbav:"contactId"`
 	Properties map[string]any `dynamodbav:"properties"`
 	Timestamp  time.Time      `dynamodbav:"timestamp"`
 }

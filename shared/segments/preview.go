@@ -3,7 +3,9 @@ package segments
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sendwell/sendwell/shared/errs"
@@ -23,17 +25,22 @@ const (
 	// maxCounted is how many events of one name a contact's facts hold (the
 	// worker's counters keep the newest 1000).
 	maxCounted = 1000
+	// MaxPreviewEvents bounds the events one preview reads (all contacts'
+	// events of the names it counts, in their windows).
+	MaxPreviewEvents = 2_000_000
 	// recentSends is how many of a contact's sends email conditions see.
 	recentSends = 100
 )
 
 // Preview evaluates a definition over every contact of the tenant, newest
 // first, without saving anything: the exact count and the first
-// PreviewSample matching contacts. Its cost per contact: a share of one
-// Query per previewPage contacts; 1 Query per event name the definition
-// counts; 1 Query of its sends when it has email conditions; and a share
-// of one BatchGetItem per 100 (contact, referenced segment) pairs. Audiences
-// over MaxPreviewContacts are refused (422).
+// PreviewSample matching contacts. It reads, per event name the definition
+// counts, the tenant's events of that name over their retention
+// (store.EventNameShards Queries, read in parallel, paged by 1 MB); then,
+// per contact, a share of one Query per previewPage contacts, 1 Query of its
+// sends when it has email conditions, and a share of one BatchGetItem per 100
+// (contact, referenced segment) pairs. Audiences over MaxPreviewContacts, and
+// definitions whose events pass MaxPreviewEvents, are refused (422).
 func (s *Service) Preview(ctx context.Context, orgID string, req PreviewRequest) (Preview, error) {
 	r, err := rules.Parse(req.Definition)
 	if err != nil {
@@ -57,6 +64,10 @@ func (s *Service) Preview(ctx context.Context, orgID string, req PreviewRequest)
 		return Preview{}, tooMany()
 	}
 	now := s.clock.Now().UTC()
+	events, err := s.readEvents(ctx, orgID, deps.Counters, now)
+	if err != nil {
+		return Preview{}, err
+	}
 	out := Preview{Sample: []Contact{}}
 	var start map[string]string
 	for {
@@ -67,7 +78,7 @@ func (s *Service) Preview(ctx context.Context, orgID string, req PreviewRequest)
 		if out.Scanned+len(page) > MaxPreviewContacts {
 			return Preview{}, tooMany()
 		}
-		member, err := s.evalPage(ctx, orgID, r, deps, page, now)
+		member, err := s.evalPage(ctx, orgID, r, deps, events, page, now)
 		if err != nil {
 			return Preview{}, err
 		}
@@ -94,7 +105,7 @@ func tooMany() error {
 
 // evalPage evaluates r for each contact of a page, reading the facts it
 // needs previewParallel contacts at a time.
-func (s *Service) evalPage(ctx context.Context, orgID string, r *rules.Rule, deps rules.Deps, page []contactItem, now time.Time) ([]bool, error) {
+func (s *Service) evalPage(ctx context.Context, orgID string, r *rules.Rule, deps rules.Deps, events eventFacts, page []contactItem, now time.Time) ([]bool, error) {
 	var memberships map[string]map[string]bool
 	if len(deps.Segments) > 0 {
 		keys := make([]store.Key, 0, len(page)*len(deps.Segments))
@@ -116,7 +127,7 @@ func (s *Service) evalPage(ctx context.Context, orgID string, r *rules.Rule, dep
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			f, err := s.facts(ctx, orgID, deps, &page[i], now)
+			f, err := s.facts(ctx, orgID, deps, events, &page[i])
 			if err != nil {
 				failed[i] = err
 				return
@@ -134,31 +145,100 @@ func (s *Service) evalPage(ctx context.Context, orgID string, r *rules.Rule, dep
 	return member, nil
 }
 
-// facts reads what r needs to know of one contact beyond its item: the
-// times of its matching events, and its recent sends.
-func (s *Service) facts(ctx context.Context, orgID string, deps rules.Deps, c *contactItem, now time.Time) (rules.Facts, error) {
+// eventFacts is what a preview knows of the tenant's events: for each
+// contact, the times of its events each counter (rules.Counter.Key) matches,
+// newest first.
+type eventFacts map[string]map[string][]time.Time
+
+// readEvents reads the tenant's events of each name the counters count, in
+// every shard at once, and keeps for each contact the newest maxCounted of
+// each name (as the worker's counters do).
+func (s *Service) readEvents(ctx context.Context, orgID string, counters []rules.Counter, now time.Time) (eventFacts, error) {
+	out := eventFacts{}
+	if len(counters) == 0 {
+		return out, nil
+	}
+	byName := map[string][]rules.Counter{}
+	for _, ctr := range counters {
+		byName[ctr.Event] = append(byName[ctr.Event], ctr)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		read atomic.Int64
+		wg   sync.WaitGroup
+		failed = make(chan error, len(byName)*store.EventNameShards)
+	)
+	for name, ctrs := range byName {
+		for shard := range store.EventNameShards {
+			wg.Go(func() {
+				// A shard holds whole contacts: its counts need no other shard's.
+				seen := map[string]int{}
+				found := eventFacts{}
+				err := s.repo.eventsByName(ctx, orgID, name, shard, now.Add(-eventRetention), func(page []eventItem) error {
+					if read.Add(int64(len(page))) > MaxPreviewEvents {
+						return tooManyEvents()
+					}
+					for _, e := range page {
+						if seen[e.ContactID]++; seen[e.ContactID] > maxCounted {
+							continue
+						}
+						for _, ctr := range ctrs {
+							if ctr.Matches(e.Properties) {
+								c := found[e.ContactID]
+								if c == nil {
+									c = map[string][]time.Time{}
+									found[e.ContactID] = c
+								}
+								c[ctr.Key] = append(c[ctr.Key], e.Timestamp)
+							}
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					failed <- err
+					cancel()
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for id, keys := range found {
+					if out[id] == nil {
+						out[id] = keys
+						continue
+					}
+					maps.Copy(out[id], keys)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(failed)
+	if err := <-failed; err != nil { // the first: the others are its cancellation
+		return nil, err
+	}
+	return out, nil
+}
+
+func tooManyEvents() error {
+	return &errs.Unprocessable{Message: fmt.Sprintf("A preview reads at most %d events; the events this definition counts are more. Save the segment instead: its build has no limit.", MaxPreviewEvents)}
+}
+
+// facts is what r needs to know of one contact beyond its item: the times
+// of its matching events (from events), and its recent sends (read).
+func (s *Service) facts(ctx context.Context, orgID string, deps rules.Deps, events eventFacts, c *contactItem) (rules.Facts, error) {
 	f := rules.Facts{Contact: rules.Contact{ID: c.ID, Email: c.Email, FirstName: c.FirstName, LastName: c.LastName,
 		Subscribed: c.Subscribed, CreatedAt: c.CreatedAt, Properties: c.Properties, Tags: c.Tags}}
 	if len(deps.Counters) > 0 {
 		f.Events = make(map[string][]time.Time, len(deps.Counters))
-		byName := map[string][]rules.Counter{}
 		for _, ctr := range deps.Counters {
-			byName[ctr.Event] = append(byName[ctr.Event], ctr)
-		}
-		for name, ctrs := range byName {
-			evs, err := s.repo.events(ctx, orgID, c.ID, name, now.Add(-eventRetention), maxCounted)
-			if err != nil {
-				return rules.Facts{}, err
+			times := events[c.ID][ctr.Key]
+			if times == nil {
+				times = []time.Time{}
 			}
-			for _, ctr := range ctrs {
-				times := []time.Time{}
-				for _, e := range evs {
-					if ctr.Matches(e.Properties) {
-						times = append(times, e.Timestamp)
-					}
-				}
-				f.Events[ctr.Key] = times
-			}
+			f.Events[ctr.Key] = times
 		}
 	}
 	if deps.Email {

@@ -295,40 +295,40 @@ func (r repo) contacts(ctx context.Context, orgID string, limit int, start map[s
 	return items, page.Next, nil
 }
 
-// events reads a contact's events of one name since a time, newest first,
-// at most max (GSI1; event ids are ULIDs of the event's time, so the time
-// bound is a key condition).
-func (r repo) events(ctx context.Context, orgID, contactID, name string, since time.Time, max int) ([]eventItem, error) {
+// eventsByName calls fn with each page of a tenant's events of one name
+// in one shard since a time, newest first (GSI2; event ids are ULIDs of the
+// event's time, so the time bound is a key condition).
+func (r repo) eventsByName(ctx context.Context, orgID, name string, shard int, since time.Time, fn func([]eventItem) error) error {
 	var lo ulid.ULID
 	if err := lo.SetTime(ulid.Timestamp(since)); err != nil {
-		return nil, fmt.Errorf("segments: event window: %w", err)
+		return fmt.Errorf("segments: event window: %w", err)
 	}
 	pages := dynamodb.NewQueryPaginator(r.s.DB, &dynamodb.QueryInput{
 		TableName:              &r.s.Table,
-		IndexName:              aws.String(store.IndexGSI1),
-		KeyConditionExpression: aws.String("GSI1PK = :pk AND GSI1SK >= :lo"),
+		IndexName:              aws.String(store.IndexGSI2),
+		KeyConditionExpression: aws.String("GSI2PK = :pk AND GSI2SK >= :lo"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: store.EventNamePK(orgID, contactID, name)},
+			":pk": &types.AttributeValueMemberS{Value: store.EventsByNamePK(orgID, name, shard)},
 			":lo": &types.AttributeValueMemberS{Value: store.EventSK("evt_" + lo.String())},
 		},
-		ScanIndexForward: aws.Bool(false),
+		ProjectionExpression:     aws.String("id, contactId, properties, #t"),
+		ExpressionAttributeNames: map[string]string{"#t": "timestamp"},
+		ScanIndexForward:         aws.Bool(false),
 	})
-	var out []eventItem
-	for pages.HasMorePages() && len(out) < max {
+	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, store.MapErr(err)
+			return store.MapErr(err)
 		}
-		var items []eventItem
+		items := make([]eventItem, 0, len(page.Items))
 		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
-			return nil, fmt.Errorf("segments: decode events: %w", err)
+			return fmt.Errorf("segments: decode events: %w", err)
 		}
-		out = append(out, items...)
+		if err := fn(items); err != nil {
+			return err
+		}
 	}
-	if len(out) > max {
-		out = out[:max]
-	}
-	return out, nil
+	return nil
 }
 
 // sends reads a contact's newest sends, at most max (GSI3).

@@ -34,11 +34,14 @@ type Event struct {
 }
 
 // Item is an event as stored, in its contact's partition; GSI1 lists a
-// contact's events of one name. It expires (TTL) when its retention ends.
+// contact's events of one name, GSI2 a tenant's (store.EventsByNamePK, for
+// segment previews). It expires (TTL) when its retention ends.
 type Item struct {
 	store.Key
 	GSI1PK     string         `dynamodbav:"GSI1PK"`
 	GSI1SK     string         `dynamodbav:"GSI1SK"`
+	GSI2PK     string         `dynamodbav:"GSI2PK"`
+	GSI2SK     string         `dynamodbav:"GSI2SK"`
 	Type       string         `dynamodbav:"type"`
 	OrgID      string         `dynamodbav:"orgId"`
 	ID         string         `dynamodbav:"id"`
@@ -49,11 +52,12 @@ type Item struct {
 	TTL        int64          `dynamodbav:"ttl"`
 }
 
-// setKeys sets the item's keys from its tenant, contact, id and name.
-func (it *Item) setKeys() {
+// SetKeys sets the item's keys from its tenant, contact, id and name.
+func (it *Item) SetKeys() {
 	it.Type = ItemType
 	it.Key = store.Key{PK: store.EventsPK(it.OrgID, it.ContactID), SK: store.EventSK(it.ID)}
 	it.GSI1PK, it.GSI1SK = store.EventNamePK(it.OrgID, it.ContactID, it.Name), it.SK
+	it.GSI2PK, it.GSI2SK = store.EventsByNamePK(it.OrgID, it.Name, store.EventNameShard(it.ContactID)), it.SK
 }
 
 // API is the event as the API shows it.

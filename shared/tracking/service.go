@@ -49,7 +49,7 @@ func (s *Service) Track(ctx context.Context, orgID string, in Input) (*Item, err
 	if len(in.Properties) > 0 {
 		it.Properties = in.Properties // none is stored as no attribute
 	}
-	it.setKeys()
+	it.SetKeys()
 	if err := s.repo.put(ctx, it); err != nil {
 		return nil, err
 	}

@@ -97,9 +97,8 @@ func (f *fixture) contact(id string, version int, props map[string]any, tags ...
 func (f *fixture) event(contactID, name string, at time.Time, props map[string]any) string {
 	f.t.Helper()
 	id := "evt_" + ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String()
-	it := tracking.Item{Key: store.Key{PK: store.EventsPK(f.org, contactID), SK: store.EventSK(id)}, Type: tracking.ItemType,
-		OrgID: f.org, ID: id, ContactID: contactID, Name: name, Properties: props, Timestamp: at}
-	it.GSI1PK, it.GSI1SK = store.EventNamePK(f.org, contactID, name), it.SK
+	it := tracking.Item{OrgID: f.org, ID: id, ContactID: contactID, Name: name, Properties: props, Timestamp: at}
+	it.SetKeys()
 	require.NoError(f.t, f.env.Store.Put(context.Background(), it))
 	return f.domainEvent("event.tracked", it.API(), nil)
 }
