@@ -165,9 +165,9 @@ func (s *Service) readEvents(ctx context.Context, orgID string, counters []rules
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		mu   sync.Mutex
-		read atomic.Int64
-		wg   sync.WaitGroup
+		mu     sync.Mutex
+		read   atomic.Int64
+		wg     sync.WaitGroup
 		failed = make(chan error, len(byName)*store.EventNameShards)
 	)
 	for name, ctrs := range byName {
