@@ -28,7 +28,7 @@ import (
 )
 
 // allPatches is what the launcher applies on the moto it knows.
-var allPatches = []string{"transactions", "fifo-dedup", "queue-counts", "partition-query", "index-query", "routing"}
+var allPatches = []string{"transactions", "fifo-dedup", "queue-counts", "partition-query", "index-query", "routing", "item-json"}
 
 // The launcher's own moto (not the one testenv shares, which AWS_ENDPOINT_URL
 // may replace): every patch applied, said on a line StartMoto passes on
@@ -42,7 +42,7 @@ func TestLauncher(t *testing.T) {
 
 	t.Run("reports every patch applied", func(t *testing.T) {
 		assert.Equal(t, allPatches, moto.Patches, "the launcher's notices:\n%s", notices.String())
-		assert.Contains(t, notices.String(), "sendwell: patches applied: transactions, fifo-dedup, queue-counts, partition-query, index-query, routing\n")
+		assert.Contains(t, notices.String(), "sendwell: patches applied: transactions, fifo-dedup, queue-counts, partition-query, index-query, routing, item-json\n")
 		assert.NotContains(t, notices.String(), "WARNING")
 	})
 
@@ -175,6 +175,8 @@ func TestLauncher(t *testing.T) {
 		}
 	})
 
+	t.Run("a read answers every attribute type as written", func(t *testing.T) { testReadsAnswerEveryType(t, db, table) })
+
 	// The partition-query patch hands Query one partition: what it answers
 	// is what stock moto answers (order, pages, conditions), and an index
 	// is still queried across partitions.
@@ -215,6 +217,48 @@ func TestLauncher(t *testing.T) {
 		assert.Empty(t, query(dynamodb.QueryInput{KeyConditionExpression: byPK, ExpressionAttributeValues: vals(":pk", "part#none")}))
 		assert.Len(t, query(dynamodb.QueryInput{IndexName: aws.String("GSI1"), KeyConditionExpression: aws.String("GSI1PK = :g"), ExpressionAttributeValues: vals(":g", gsi)}), 5, "an index spans partitions")
 	})
+}
+
+// The item-json patch writes reads' results with json.dumps: every
+// attribute type comes back from each read as it was written.
+func testReadsAnswerEveryType(t *testing.T, db *dynamodb.Client, table string) {
+	ctx := t.Context()
+	pk := "types#" + ulid.Make().String()
+	item := map[string]types.AttributeValue{
+		store.AttrPK: &types.AttributeValueMemberS{Value: pk}, store.AttrSK: &types.AttributeValueMemberS{Value: "a"},
+		"s": &types.AttributeValueMemberS{Value: "héllo \"quoted\" \u2028 <tag>"}, "n": &types.AttributeValueMemberN{Value: "-12.50"},
+		"b": &types.AttributeValueMemberB{Value: []byte{0, 1, 254, 255}}, "t": &types.AttributeValueMemberBOOL{Value: true},
+		"null": &types.AttributeValueMemberNULL{Value: true},
+		"l":    &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberS{Value: "x"}, &types.AttributeValueMemberN{Value: "1"}}},
+		"m":    &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"k": &types.AttributeValueMemberBOOL{Value: false}}},
+		"ss":   &types.AttributeValueMemberSS{Value: []string{"a", "b"}}, "ns": &types.AttributeValueMemberNS{Value: []string{"1", "2.5"}},
+		"bs": &types.AttributeValueMemberBS{Value: [][]byte{{1}, {2, 3}}},
+	}
+	_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: item})
+	require.NoError(t, err)
+	key := map[string]types.AttributeValue{store.AttrPK: item[store.AttrPK], store.AttrSK: item[store.AttrSK]}
+
+	got, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: key})
+	require.NoError(t, err)
+	assert.Equal(t, item, got.Item, "GetItem")
+	q, err := db.Query(ctx, &dynamodb.QueryInput{TableName: &table, KeyConditionExpression: aws.String("PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": item[store.AttrPK]}})
+	require.NoError(t, err)
+	require.Len(t, q.Items, 1)
+	assert.Equal(t, item, q.Items[0], "Query")
+	assert.EqualValues(t, 1, q.Count)
+	bg, err := db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{table: {Keys: []map[string]types.AttributeValue{key}}}})
+	require.NoError(t, err)
+	require.Len(t, bg.Responses[table], 1)
+	assert.Equal(t, item, bg.Responses[table][0], "BatchGetItem")
+	tg, err := db.TransactGetItems(ctx, &dynamodb.TransactGetItemsInput{TransactItems: []types.TransactGetItem{{Get: &types.Get{TableName: &table, Key: key}}}})
+	require.NoError(t, err)
+	assert.Equal(t, item, tg.Responses[0].Item, "TransactGetItems")
+	sc, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: &table, FilterExpression: aws.String("PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": item[store.AttrPK]}})
+	require.NoError(t, err)
+	require.Len(t, sc.Items, 1)
+	assert.Equal(t, item, sc.Items[0], "Scan")
 }
 
 // putLookup is racer i's conditional PutItem of the lookup item.
@@ -367,6 +411,8 @@ import moto.backends
 from werkzeug.serving import WSGIRequestHandler
 watched = [(Table, n) for n in ("all_items", "query", "put_item", "delete_item")]
 watched += [(moto.backends, "list_of_moto_modules"), (WSGIRequestHandler, "log_request")]
+from moto.core.responses import ActionResult
+watched += [(ActionResult, "execute_result")]
 watched += [(DynamoDBBackend, n) for n in ("put_item", "update_item", "delete_item", "transact_write_items")]
 watched += [(DynamoHandler, n) for n in ("put_item", "update_item", "delete_item")]
 watched += [(Queue, "add_message"), (Queue, "attributes"), (SQSBackend, "send_message"), (SQSBackend, "send_message_batch"), (SQSBackend, "is_message_valid_based_on_retention_period")]
@@ -389,7 +435,7 @@ func TestLauncherFallbacks(t *testing.T) {
 		"DynamoDBBackend.delete_item", "DynamoDBBackend.put_item", "DynamoDBBackend.transact_write_items", "DynamoDBBackend.update_item",
 		"DynamoHandler.delete_item", "DynamoHandler.put_item", "DynamoHandler.update_item",
 		"Table.all_items", "Table.query", "Table.put_item", "Table.delete_item",
-		"moto.backends.list_of_moto_modules", "WSGIRequestHandler.log_request",
+		"moto.backends.list_of_moto_modules", "WSGIRequestHandler.log_request", "ActionResult.execute_result",
 	}
 	tests := []struct {
 		name, version, breaks string
@@ -398,7 +444,7 @@ func TestLauncherFallbacks(t *testing.T) {
 	}{
 		{
 			name: "known version", version: localaws.MotoVersion,
-			applied: []string{"fifo-dedup", "index-query", "partition-query", "queue-counts", "routing", "transactions"},
+			applied: []string{"fifo-dedup", "index-query", "item-json", "partition-query", "queue-counts", "routing", "transactions"},
 			changed: append([]string{"Queue.add_message", "Queue.attributes", "SQSBackend.is_message_valid_based_on_retention_period", "SQSBackend.send_message", "SQSBackend.send_message_batch"}, dynamoPatched...),
 		},
 		{
@@ -409,7 +455,7 @@ func TestLauncherFallbacks(t *testing.T) {
 		},
 		{
 			name: "a patch fails half-way", version: localaws.MotoVersion, breaks: "queue-counts",
-			applied: []string{"fifo-dedup", "index-query", "partition-query", "routing", "transactions"},
+			applied: []string{"fifo-dedup", "index-query", "item-json", "partition-query", "routing", "transactions"},
 			changed: append([]string{"Queue.add_message"}, dynamoPatched...),
 			warning: "sendwell: WARNING: patch queue-counts did not take (KeyError('send_message_batch')): stock moto there",
 		},

@@ -1,4 +1,4 @@
-"""moto_server, with six fixes for the local stack.
+"""moto_server, with seven fixes for the local stack.
 
 1. transactions: moto's TransactWriteItems deep-copies the whole table once
    per item of the transaction, to roll back if a condition fails. On a table
@@ -39,6 +39,10 @@
    request takes, and logs a line per request through colorama: together
    most of the server's time under load. The launcher lists it once, and
    logs only failures unless MOTO_LOG is set.
+7. item-json: moto writes every result through botocore's shape model, member
+   by member: 0.4 s for a Query page of 1,000 contacts, four times the Query.
+   The items of a read (Query, Scan, GetItem, BatchGetItem,
+   TransactGetItems) are already DynamoDB's JSON: json.dumps writes them.
 
 The patches reach into moto's internals, so they are applied only to the
 moto version they were written and tested against (MOTO_VERSION; the
@@ -65,6 +69,7 @@ COSTS = {
     "partition-query": "every Query walks the whole table and sorts its partition (slower as the table grows)",
     "index-query": "every Query of an index walks the whole table (slower as the table grows)",
     "routing": "every request lists moto's package directory under a global lock, and is logged",
+    "item-json": "every read's items are serialised member by member through botocore's model (0.4 s per 1,000 items)",
 }
 
 # Serialises DynamoDB writes: a transaction's checks and writes, and each
@@ -440,8 +445,9 @@ def patch_partition_query(p):
             if op is None or any(v.type != "S" for v in values):
                 return None
         start = bound.get("exclusive_start_key")
-        if start is not None:
-            start = (start.get(self.range_key_attr) or {}).get("S")
+        if start is not None:  # as sent ({"S": ...}), or as moto hands it back in-process
+            start = start.get(self.range_key_attr)
+            start = start.get("S") if isinstance(start, dict) else getattr(start, "value", None) if getattr(start, "type", None) == "S" else None
             if start is None:
                 return None
         return {"hash_key": bound["hash_key"], "op": op, "values": [v.value for v in values], "start": start,
@@ -589,6 +595,33 @@ def patch_routing(p):
         p.set(WSGIRequestHandler, "log_request", log_failures)
 
 
+def patch_item_json(p):
+    import base64
+    import json
+
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.responses import DynamoResult
+
+    # moto serialises every result through botocore's shape model, member
+    # by member: 0.4 s for a page of 1,000 contacts, four times moto's own
+    # Query. A read's result is items already in DynamoDB's JSON (moto's
+    # dynamo_to_dict), so json.dumps writes the same body.
+    reads = {"Query", "Scan", "GetItem", "BatchGetItem", "TransactGetItems"}
+    execute = ActionResult.__dict__["execute_result"]
+
+    def blob(value):
+        if isinstance(value, (bytes, bytearray)):
+            return base64.b64encode(value).decode()
+        raise TypeError(f"not JSON: {type(value).__name__}")
+
+    def execute_result(self, context):
+        if isinstance(self, DynamoResult) and isinstance(self.result, dict) and context.operation_model.name in reads:
+            return 200, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(self.result, default=blob)
+        return execute(self, context)
+
+    p.set(ActionResult, "execute_result", execute_result)
+
+
 def _hash_of(table, item_attrs):
     from moto.dynamodb.models.dynamo_type import DynamoType
 
@@ -603,6 +636,7 @@ PATCHES = (
     ("partition-query", patch_partition_query),
     ("index-query", patch_index_query),
     ("routing", patch_routing),
+    ("item-json", patch_item_json),
 )
 
 
