@@ -413,6 +413,8 @@ watched = [(Table, n) for n in ("all_items", "query", "put_item", "delete_item")
 watched += [(moto.backends, "list_of_moto_modules"), (WSGIRequestHandler, "log_request")]
 from moto.core.responses import ActionResult
 watched += [(ActionResult, "execute_result")]
+import moto.dynamodb.models.table as table_module
+watched += [(table_module, "copy")]
 watched += [(DynamoDBBackend, n) for n in ("put_item", "update_item", "delete_item", "transact_write_items")]
 watched += [(DynamoHandler, n) for n in ("put_item", "update_item", "delete_item")]
 watched += [(Queue, "add_message"), (Queue, "attributes"), (SQSBackend, "send_message"), (SQSBackend, "send_message_batch"), (SQSBackend, "is_message_valid_based_on_retention_period")]
@@ -436,6 +438,7 @@ func TestLauncherFallbacks(t *testing.T) {
 		"DynamoHandler.delete_item", "DynamoHandler.put_item", "DynamoHandler.update_item",
 		"Table.all_items", "Table.query", "Table.put_item", "Table.delete_item",
 		"moto.backends.list_of_moto_modules", "WSGIRequestHandler.log_request", "ActionResult.execute_result",
+		"moto.dynamodb.models.table.copy",
 	}
 	tests := []struct {
 		name, version, breaks string

@@ -455,17 +455,37 @@ def patch_partition_query(p):
 
     def partition_query(self, *args, **kwargs):
         bound = signature.bind(self, *args, **kwargs).arguments
-        if bound.get("index_name") or bound.get("hash_key") is None:
-            return query(self, *args, **kwargs)
-        scope.hash_key = bound["hash_key"]
-        scope.window = window_of(self, bound)
+        if not bound.get("index_name") and bound.get("hash_key") is not None:
+            scope.hash_key = bound["hash_key"]
+            scope.window = window_of(self, bound)
+        scope.uncopied = True
         try:
             return query(self, *args, **kwargs)
         finally:
             scope.hash_key = scope.window = None
+            scope.uncopied = False
+
+    # Query deep-copies the page it found before projecting and filtering it,
+    # neither of which changes an item (each projection makes a new one), and
+    # the server only reads the page to write its answer: 30 ms of a 1,000
+    # item page. Within Query, the copy is the page itself.
+    class Copy:
+        def __getattr__(self, name):
+            return getattr(copy_module, name)
+
+        @staticmethod
+        def deepcopy(value, *args, **kwargs):
+            if getattr(scope, "uncopied", False) and isinstance(value, list):
+                return list(value)
+            return copy_module.deepcopy(value, *args, **kwargs)
+
+    import copy as copy_module
+
+    from moto.dynamodb.models import table as table_module
 
     p.set(Table, "all_items", partition_items)
     p.set(Table, "query", partition_query)
+    p.set(table_module, "copy", Copy())
     p.set(Table, "put_item", put_item_counted)
     p.set(Table, "delete_item", delete_item_counted)
 

@@ -64,39 +64,67 @@ func (s *Service) Preview(ctx context.Context, orgID string, req PreviewRequest)
 		return Preview{}, tooMany()
 	}
 	now := s.clock.Now().UTC()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the reader when we return early
+	pages := s.readContacts(ctx, orgID)
 	events, err := s.readEvents(ctx, orgID, deps.Counters, now)
 	if err != nil {
 		return Preview{}, err
 	}
 	out := Preview{Sample: []Contact{}}
-	var start map[string]string
-	for {
-		page, next, err := s.repo.contacts(ctx, orgID, previewPage, start)
-		if err != nil {
-			return Preview{}, err
+	for p := range pages {
+		if p.err != nil {
+			return Preview{}, p.err
 		}
-		if out.Scanned+len(page) > MaxPreviewContacts {
+		if out.Scanned+len(p.items) > MaxPreviewContacts {
 			return Preview{}, tooMany()
 		}
-		member, err := s.evalPage(ctx, orgID, r, deps, events, page, now)
+		member, err := s.evalPage(ctx, orgID, r, deps, events, p.items, now)
 		if err != nil {
 			return Preview{}, err
 		}
-		for i := range page {
+		for i := range p.items {
 			if !member[i] {
 				continue
 			}
 			out.Count++
 			if len(out.Sample) < PreviewSample {
-				out.Sample = append(out.Sample, page[i].API())
+				out.Sample = append(out.Sample, p.items[i].API())
 			}
 		}
-		out.Scanned += len(page)
-		if next == nil {
-			return out, nil
-		}
-		start = next
+		out.Scanned += len(p.items)
 	}
+	return out, nil
+}
+
+// contactPage is one page of a preview's walk, or the error that ended it.
+type contactPage struct {
+	items []contactItem
+	err   error
+}
+
+// readContacts walks the tenant's contacts, newest first, a page ahead of
+// their evaluation (so DynamoDB reads the next page while this one is
+// evaluated), until the walk ends, fails or ctx is done.
+func (s *Service) readContacts(ctx context.Context, orgID string) <-chan contactPage {
+	pages := make(chan contactPage, 1)
+	go func() {
+		defer close(pages)
+		var start map[string]string
+		for {
+			items, next, err := s.repo.contacts(ctx, orgID, previewPage, start)
+			select {
+			case pages <- contactPage{items, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || next == nil {
+				return
+			}
+			start = next
+		}
+	}()
+	return pages
 }
 
 func tooMany() error {
