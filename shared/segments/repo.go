@@ -311,9 +311,7 @@ func (r repo) eventsByName(ctx context.Context, orgID, name string, shard int, s
 			":pk": &types.AttributeValueMemberS{Value: store.EventsByNamePK(orgID, name, shard)},
 			":lo": &types.AttributeValueMemberS{Value: store.EventSK("evt_" + lo.String())},
 		},
-		ProjectionExpression:     aws.String("id, contactId, properties, #t"),
-		ExpressionAttributeNames: map[string]string{"#t": "timestamp"},
-		ScanIndexForward:         aws.Bool(false),
+		ScanIndexForward: aws.Bool(false),
 	})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
