@@ -136,9 +136,9 @@ func BenchmarkSegmentFreshnessThroughMakeRun(b *testing.B) {
 }
 
 // BenchmarkSegmentBuildThroughMakeRun measures, through `make run`, the
-// build of a segment over SEGMENT_CONTACTS contacts (2,000; 10,000 does not
-// finish against moto: see the README), and previews
-// over them. The contacts are loaded first, and the build is timed once
+// build of a segment over SEGMENT_CONTACTS contacts (2,000; the README's
+// figure is for 10,000), and previews over them. The contacts are loaded
+// first, and the build is timed once
 // their contact.created events have gone through the segment worker, so
 // it measures the build, not the import's backlog.
 //
@@ -174,7 +174,7 @@ func BenchmarkSegmentBuildThroughMakeRun(b *testing.B) {
 		fmt.Fprintf(os.Stderr, "build of %d contacts in %s (size %v)\n", contacts, took.Round(time.Millisecond), seg["size"])
 
 		// Previews over the same audience: a property (pages of contacts
-		// alone) and an event window (a Query of each contact's events).
+		// alone) and an event window (the tenant's events of that name too).
 		for _, p := range []struct{ name, def string }{
 			{"property", fmt.Sprintf(`{"property":"n","operator":"lt","value":%d}`, contacts/2)},
 			{"event", `{"event":"order.completed","count":{"gte":1},"within":"P30D"}`},
