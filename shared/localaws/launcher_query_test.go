@@ -217,6 +217,8 @@ func TestLauncherQueriesMatchAModel(t *testing.T) {
 				}
 			}
 		}
+		require.Empty(t, query(dynamodb.QueryInput{KeyConditionExpression: aws.String("PK = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s("p-none")}}), "a partition never written")
 		for _, g := range gpks {
 			var want []modelItem
 			for _, it := range model {

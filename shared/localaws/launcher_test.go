@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/oklog/ulid/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,7 +30,7 @@ import (
 )
 
 // allPatches is what the launcher applies on the moto it knows.
-var allPatches = []string{"transactions", "fifo-dedup", "queue-counts", "partition-query", "index-query", "routing", "item-json"}
+var allPatches = []string{"transactions", "fifo-dedup", "queue-counts", "partition-query", "index-query", "routing", "item-json", "queue-scans"}
 
 // The launcher's own moto (not the one testenv shares, which AWS_ENDPOINT_URL
 // may replace): every patch applied, said on a line StartMoto passes on
@@ -42,7 +44,7 @@ func TestLauncher(t *testing.T) {
 
 	t.Run("reports every patch applied", func(t *testing.T) {
 		assert.Equal(t, allPatches, moto.Patches, "the launcher's notices:\n%s", notices.String())
-		assert.Contains(t, notices.String(), "sendwell: patches applied: transactions, fifo-dedup, queue-counts, partition-query, index-query, routing, item-json\n")
+		assert.Contains(t, notices.String(), "sendwell: patches applied: transactions, fifo-dedup, queue-counts, partition-query, index-query, routing, item-json, queue-scans\n")
 		assert.NotContains(t, notices.String(), "WARNING")
 	})
 
@@ -176,47 +178,55 @@ func TestLauncher(t *testing.T) {
 	})
 
 	t.Run("a read answers every attribute type as written", func(t *testing.T) { testReadsAnswerEveryType(t, db, table) })
+	t.Run("receives and deletes keep SQS's rules", func(t *testing.T) { testQueueRules(t, cfg) })
+}
 
-	// The partition-query patch hands Query one partition: what it answers
-	// is what stock moto answers (order, pages, conditions), and an index
-	// is still queried across partitions.
-	t.Run("a Query reads its partition alone, in order and by pages", func(t *testing.T) {
-		pk, other := "part#"+ulid.Make().String(), "part#"+ulid.Make().String()
-		gsi := "gsi#" + ulid.Make().String()
-		for _, it := range []struct{ pk, sk string }{{pk, "b"}, {pk, "a"}, {pk, "c"}, {pk, "x1"}, {other, "a"}} {
-			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: map[string]types.AttributeValue{
-				store.AttrPK: &types.AttributeValueMemberS{Value: it.pk}, store.AttrSK: &types.AttributeValueMemberS{Value: it.sk},
-				"GSI1PK": &types.AttributeValueMemberS{Value: gsi}, "GSI1SK": &types.AttributeValueMemberS{Value: it.pk + it.sk},
-			}})
-			require.NoError(t, err)
+// The queue-scans patch lists visible messages with one clock reading and
+// deletes in one walk: what a receive and a delete answer is unchanged.
+func testQueueRules(t *testing.T, cfg aws.Config) {
+	ctx := t.Context()
+	q := sqs.NewFromConfig(cfg)
+	made, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("rules-" + strings.ToLower(ulid.Make().String())),
+		Attributes: map[string]string{"VisibilityTimeout": "30"}})
+	require.NoError(t, err)
+	url := made.QueueUrl
+	for _, body := range []string{"a", "b"} {
+		_, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: url, MessageBody: aws.String(body)})
+		require.NoError(t, err)
+	}
+	_, err = q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: url, MessageBody: aws.String("later"), DelaySeconds: 60})
+	require.NoError(t, err)
+	receive := func() map[string]string { // body -> receipt handle
+		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: url, MaxNumberOfMessages: 10})
+		require.NoError(t, err)
+		got := map[string]string{}
+		for _, m := range out.Messages {
+			got[*m.Body] = *m.ReceiptHandle
 		}
-		query := func(in dynamodb.QueryInput) []string {
-			in.TableName = &table
-			var got []string
-			p := dynamodb.NewQueryPaginator(db, &in)
-			for p.HasMorePages() {
-				page, err := p.NextPage(ctx)
-				require.NoError(t, err)
-				for _, it := range page.Items {
-					got = append(got, it[store.AttrPK].(*types.AttributeValueMemberS).Value[:4]+"/"+it[store.AttrSK].(*types.AttributeValueMemberS).Value)
-				}
-			}
-			return got
-		}
-		vals := func(kv ...string) map[string]types.AttributeValue {
-			m := map[string]types.AttributeValue{}
-			for i := 0; i < len(kv); i += 2 {
-				m[kv[i]] = &types.AttributeValueMemberS{Value: kv[i+1]}
-			}
-			return m
-		}
-		byPK := aws.String("PK = :pk")
-		assert.Equal(t, []string{"part/a", "part/b", "part/c", "part/x1"}, query(dynamodb.QueryInput{KeyConditionExpression: byPK, ExpressionAttributeValues: vals(":pk", pk), Limit: aws.Int32(2)}))
-		assert.Equal(t, []string{"part/x1", "part/c", "part/b", "part/a"}, query(dynamodb.QueryInput{KeyConditionExpression: byPK, ExpressionAttributeValues: vals(":pk", pk), ScanIndexForward: aws.Bool(false)}))
-		assert.Equal(t, []string{"part/x1"}, query(dynamodb.QueryInput{KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :x)"), ExpressionAttributeValues: vals(":pk", pk, ":x", "x")}))
-		assert.Empty(t, query(dynamodb.QueryInput{KeyConditionExpression: byPK, ExpressionAttributeValues: vals(":pk", "part#none")}))
-		assert.Len(t, query(dynamodb.QueryInput{IndexName: aws.String("GSI1"), KeyConditionExpression: aws.String("GSI1PK = :g"), ExpressionAttributeValues: vals(":g", gsi)}), 5, "an index spans partitions")
-	})
+		return got
+	}
+	first := receive()
+	require.Len(t, first, 2, "the delayed message is not visible yet")
+	assert.Empty(t, receive(), "both are in flight")
+
+	_, err = q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: url, ReceiptHandle: aws.String(first["a"])})
+	require.NoError(t, err)
+	_, err = q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: url, ReceiptHandle: aws.String(first["a"])})
+	require.NoError(t, err, "deleting twice is no error")
+	_, err = q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: url, ReceiptHandle: aws.String("not-a-handle")})
+	require.ErrorAs(t, err, new(*sqstypes.ReceiptHandleIsInvalid))
+
+	_, err = q.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: url, ReceiptHandle: aws.String(first["b"]), VisibilityTimeout: 0})
+	require.NoError(t, err)
+	again := receive()
+	require.Len(t, again, 1)
+	require.Contains(t, again, "b", "visible again, and received with a new handle")
+	assert.NotEqual(t, first["b"], again["b"])
+	_, err = q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: url, ReceiptHandle: aws.String(first["b"])})
+	require.NoError(t, err, "an earlier handle of the message deletes it too")
+	_, err = q.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: url, ReceiptHandle: aws.String(again["b"]), VisibilityTimeout: 0})
+	require.Error(t, err, "the message is gone")
+	assert.Empty(t, receive(), "only the delayed message is left")
 }
 
 // The item-json patch writes reads' results with json.dumps: every
@@ -417,6 +427,7 @@ import moto.dynamodb.models.table as table_module
 watched += [(table_module, "copy")]
 watched += [(DynamoDBBackend, n) for n in ("put_item", "update_item", "delete_item", "transact_write_items")]
 watched += [(DynamoHandler, n) for n in ("put_item", "update_item", "delete_item")]
+watched += [(Queue, "messages"), (Queue, "delete_message")]
 watched += [(Queue, "add_message"), (Queue, "attributes"), (SQSBackend, "send_message"), (SQSBackend, "send_message_batch"), (SQSBackend, "is_message_valid_based_on_retention_period")]
 before = {(o, n): o.__dict__[n] for o, n in watched}
 if sys.argv[3] == "queue-counts":  # its second attribute is missing: it fails half-way
@@ -438,7 +449,7 @@ func TestLauncherFallbacks(t *testing.T) {
 		"DynamoHandler.delete_item", "DynamoHandler.put_item", "DynamoHandler.update_item",
 		"Table.all_items", "Table.query", "Table.put_item", "Table.delete_item",
 		"moto.backends.list_of_moto_modules", "WSGIRequestHandler.log_request", "ActionResult.execute_result",
-		"moto.dynamodb.models.table.copy",
+		"moto.dynamodb.models.table.copy", "Queue.messages", "Queue.delete_message",
 	}
 	tests := []struct {
 		name, version, breaks string
@@ -447,7 +458,7 @@ func TestLauncherFallbacks(t *testing.T) {
 	}{
 		{
 			name: "known version", version: localaws.MotoVersion,
-			applied: []string{"fifo-dedup", "index-query", "item-json", "partition-query", "queue-counts", "routing", "transactions"},
+			applied: []string{"fifo-dedup", "index-query", "item-json", "partition-query", "queue-counts", "queue-scans", "routing", "transactions"},
 			changed: append([]string{"Queue.add_message", "Queue.attributes", "SQSBackend.is_message_valid_based_on_retention_period", "SQSBackend.send_message", "SQSBackend.send_message_batch"}, dynamoPatched...),
 		},
 		{
@@ -458,7 +469,7 @@ func TestLauncherFallbacks(t *testing.T) {
 		},
 		{
 			name: "a patch fails half-way", version: localaws.MotoVersion, breaks: "queue-counts",
-			applied: []string{"fifo-dedup", "index-query", "item-json", "partition-query", "routing", "transactions"},
+			applied: []string{"fifo-dedup", "index-query", "item-json", "partition-query", "queue-scans", "routing", "transactions"},
 			changed: append([]string{"Queue.add_message"}, dynamoPatched...),
 			warning: "sendwell: WARNING: patch queue-counts did not take (KeyError('send_message_batch')): stock moto there",
 		},

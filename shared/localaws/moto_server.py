@@ -1,4 +1,4 @@
-"""moto_server, with seven fixes for the local stack.
+"""moto_server, with eight fixes for the local stack.
 
 1. transactions: moto's TransactWriteItems deep-copies the whole table once
    per item of the transaction, to roll back if a condition fails. On a table
@@ -43,6 +43,10 @@
    by member: 0.4 s for a Query page of 1,000 contacts, four times the Query.
    The items of a read (Query, Scan, GetItem, BatchGetItem,
    TransactGetItems) are already DynamoDB's JSON: json.dumps writes them.
+8. queue-scans: every SQS receive lists the queue's visible messages reading
+   the clock twice per message, and every delete walks the queue twice: a
+   backlog of 10,000 domain events drained at about 20 a second. One clock
+   reading per list, and one walk per delete.
 
 The patches reach into moto's internals, so they are applied only to the
 moto version they were written and tested against (MOTO_VERSION; the
@@ -69,6 +73,7 @@ COSTS = {
     "partition-query": "every Query walks the whole table and sorts its partition (slower as the table grows)",
     "index-query": "every Query of an index walks the whole table (slower as the table grows)",
     "routing": "every request lists moto's package directory under a global lock, and is logged",
+    "queue-scans": "every receive reads the clock twice per message in the queue, and every delete walks it twice",
     "item-json": "every read's items are serialised member by member through botocore's model (0.4 s per 1,000 items)",
 }
 
@@ -642,6 +647,37 @@ def patch_item_json(p):
     p.set(ActionResult, "execute_result", execute_result)
 
 
+def patch_queue_scans(p):
+    from moto.core.utils import unix_time_millis
+    from moto.sqs import models
+    from moto.sqs.exceptions import ReceiptHandleIsInvalid
+
+    # A receive lists the queue's visible messages: moto reads the clock
+    # twice per message (about 4 ms for 1,000 messages), for every receive.
+    # One reading serves the whole list.
+    def messages(self):
+        now = unix_time_millis()
+        return [m for m in self._messages if now > m.visible_at and now >= m.delayed_until]
+
+    # A delete walked the queue twice, building each message's list of
+    # receipt handles both times. One walk finds it (received messages are
+    # the oldest, near the front), and the queue becomes a new list, as
+    # before, so a receive walking the old one is undisturbed.
+    def delete_message(self, receipt_handle):
+        if receipt_handle in self.deleted_messages:
+            return  # deleted already: as moto, no error
+        for i, m in enumerate(self._messages):
+            if m.receipt_handle == receipt_handle or receipt_handle in m._old_receipt_handles:
+                self.pending_messages.discard(m)
+                self.deleted_messages.update(m.all_receipt_handles)
+                self._messages = self._messages[:i] + self._messages[i + 1 :]
+                return
+        raise ReceiptHandleIsInvalid()
+
+    p.set(models.Queue, "messages", property(messages))
+    p.set(models.Queue, "delete_message", delete_message)
+
+
 def _hash_of(table, item_attrs):
     from moto.dynamodb.models.dynamo_type import DynamoType
 
@@ -657,6 +693,7 @@ PATCHES = (
     ("index-query", patch_index_query),
     ("routing", patch_routing),
     ("item-json", patch_item_json),
+    ("queue-scans", patch_queue_scans),
 )
 
 
