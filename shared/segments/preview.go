@@ -26,7 +26,7 @@ const (
 	// worker's counters keep the newest 1000).
 	maxCounted = 1000
 	// MaxPreviewEvents bounds the events one preview reads (all contacts'
-	// events of the names it counts, in their windows).
+	// events of the names it counts).
 	MaxPreviewEvents = 2_000_000
 	// recentSends is how many of a contact's sends email conditions see.
 	recentSends = 100
@@ -131,8 +131,8 @@ func tooMany() error {
 	return &errs.Unprocessable{Message: fmt.Sprintf("A preview evaluates at most %d contacts; this organisation has more. Save the segment instead: its build has no limit.", MaxPreviewContacts)}
 }
 
-// evalPage evaluates r for each contact of a page, reading the facts it
-// needs previewParallel contacts at a time.
+// evalPage evaluates r for each contact of a page, reading the sends email
+// conditions need previewParallel contacts at a time.
 func (s *Service) evalPage(ctx context.Context, orgID string, r *rules.Rule, deps rules.Deps, events eventFacts, page []contactItem, now time.Time) ([]bool, error) {
 	var memberships map[string]map[string]bool
 	if len(deps.Segments) > 0 {
@@ -149,19 +149,28 @@ func (s *Service) evalPage(ctx context.Context, orgID string, r *rules.Rule, dep
 	}
 	member := make([]bool, len(page))
 	failed := make([]error, len(page))
+	eval := func(i int) {
+		f, err := s.facts(ctx, orgID, deps, events, &page[i])
+		if err != nil {
+			failed[i] = err
+			return
+		}
+		f.Segments = memberships[page[i].ID]
+		member[i], _ = r.Eval(f, now)
+	}
+	if !deps.Email { // nothing to read per contact
+		for i := range page {
+			eval(i)
+		}
+		return member, nil
+	}
 	sem := make(chan struct{}, previewParallel)
 	var wg sync.WaitGroup
 	for i := range page {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			f, err := s.facts(ctx, orgID, deps, events, &page[i])
-			if err != nil {
-				failed[i] = err
-				return
-			}
-			f.Segments = memberships[page[i].ID]
-			member[i], _ = r.Eval(f, now)
+			eval(i)
 		})
 	}
 	wg.Wait()
