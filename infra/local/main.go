@@ -55,6 +55,8 @@ const (
 	// devLinkSecret signs the local stack's unsubscribe and tracking links:
 	// its own secret, as in AWS.
 	devLinkSecret = "sendwell-local-link-secret-not-for-production"
+	// devWebhookKey seals the local stack's webhook secrets.
+	devWebhookKey = "sendwell-local-webhook-key-not-for-production"
 )
 
 func main() {
@@ -100,6 +102,9 @@ func run(ctx context.Context, out io.Writer) error {
 	setDefault("TABLE_NAME", "sendwell-local")
 	setDefault("JWT_SECRET", devSecret)
 	setDefault("LINK_SECRET", devLinkSecret)
+	setDefault("WEBHOOK_KEY", devWebhookKey)
+	// A developer receives webhooks on their own machine.
+	setDefault("WEBHOOK_ALLOWED_HOSTS", "localhost,127.0.0.1")
 	// moto verifies no domain and lacks calls SES has: the SES adapter's local-only setting.
 	setDefault(domains.LocalAutoVerifyEnv, "true")
 	cfg, err := config.FromEnv()
@@ -110,6 +115,9 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	if err := cfg.LoadLinkSecret(ctx, nil); err != nil {
+		return err
+	}
+	if err := cfg.LoadWebhookKey(ctx, nil); err != nil {
 		return err
 	}
 	// Listen before the workers start: the links in emails name the

@@ -19,6 +19,7 @@ import (
 	"github.com/sendwell/sendwell/shared/segments"
 	"github.com/sendwell/sendwell/shared/templates"
 	"github.com/sendwell/sendwell/shared/tracking"
+	"github.com/sendwell/sendwell/shared/webhooks"
 )
 
 // Functions names each API function and the groups it serves, as its
@@ -31,6 +32,7 @@ var Functions = map[string][]platform.API{
 	"messages":  {messages.API},
 	"public":    {public.API, links.API},
 	"segments":  {segments.API},
+	"webhooks":  {webhooks.API},
 }
 
 // Router returns the router of one API function, as its Lambda serves it.

@@ -24,6 +24,7 @@ var groups = map[string][]string{
 	"domains":   {"shared/domains"},
 	"messages":  {"shared/messages", "shared/sends"},
 	"segments":  {"shared/segments"},
+	"webhooks":  {"shared/webhooks"},
 	// How template versions are stored: written by templates, read by the
 	// messages functions, which must not link mjml-go.
 	"template-store": {"shared/templates/stored"},
@@ -52,6 +53,7 @@ var functionGroups = map[string][]string{
 	// The segment worker reads contacts, events and sends by their stored
 	// attributes: it links no other group.
 	"segment-worker": {"segments"},
+	"webhooks":       {"webhooks"},
 }
 
 // publicServices are the only AWS SDK service packages the public function

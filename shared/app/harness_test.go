@@ -39,6 +39,10 @@ const testSecret = "test-secret-test-secret-test-secret-0123"
 // testLinkSecret signs the links in sent mail; not the JWT secret, as in AWS.
 const testLinkSecret = "test-link-secret-test-link-secret-0123"
 
+// testWebhookKey seals webhook secrets in the tests; 127.0.0.1 (the tests'
+// receivers) is allowed as WEBHOOK_ALLOWED_HOSTS allows it under make run.
+const testWebhookKey = "test-webhook-key-test-webhook-key-0123"
+
 var t0 = time.Date(2026, 11, 22, 10, 0, 30, 0, time.UTC)
 
 // api is the whole API over real HTTP, on a fresh table in moto, with a fake
@@ -80,6 +84,7 @@ func newAPIOn(t testing.TB, env *testenv.Env, clk *clock.Fake, opts ...option) *
 	t.Helper()
 	res := env.Resources(t)
 	cfg := config.Config{TableName: env.Store.Table, JWTSecret: []byte(testSecret), LinkSecret: []byte(testLinkSecret), RateLimitPerMinute: 1000,
+		WebhookKey: []byte(testWebhookKey), WebhookAllowedHosts: "127.0.0.1",
 		ImportsBucket: res.ImportsBucket, ImportQueueURL: res.ImportQueueURL, DomainEventsQueueURL: res.DomainEventsQueueURL, S3PathStyle: true,
 		SendQueueURL: res.SendQueueURL, SegmentQueueURL: res.SegmentQueueURL, ConfigurationSet: res.ConfigurationSet, PublicBaseURL: "https://api.sendwell.test"}
 	// The SES adapter's local setting, as config.FromEnv reads it (the

@@ -145,7 +145,7 @@ func TestOpenAPIDocumentCoversEveryRoute(t *testing.T) {
 			}
 		}
 	}
-	deps, err := platform.NewDeps(aws.Config{}, config.Config{TableName: "unused", JWTSecret: []byte(testSecret), LinkSecret: []byte(testLinkSecret)}, clock.NewFake(t0))
+	deps, err := platform.NewDeps(aws.Config{}, config.Config{TableName: "unused", JWTSecret: []byte(testSecret), LinkSecret: []byte(testLinkSecret), WebhookKey: []byte(testWebhookKey)}, clock.NewFake(t0))
 	require.NoError(t, err)
 	all, err := app.All(deps)
 	require.NoError(t, err)

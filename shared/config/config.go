@@ -29,10 +29,17 @@ type Config struct {
 	// send worker and the public function only). It is not the JWT secret:
 	// rotating that signs everyone out, and must not break the links of
 	// mail sent months ago.
-	LinkSecret         []byte
-	RateLimitPerMinute int // 0: each plan's own limit
-	Stage              string
-	EventRetention     time.Duration // how long events are kept (EVENT_RETENTION_DAYS, default 400)
+	LinkSecret []byte
+	// WebhookKey encrypts webhook endpoints' signing secrets at rest (the
+	// webhooks API and worker only): a key that is not in the table.
+	WebhookKey []byte
+	// WebhookAllowedHosts (WEBHOOK_ALLOWED_HOSTS) exempts exact hosts, or
+	// host:port, from webhooks' address checks and allows http for them:
+	// empty in AWS, "localhost,127.0.0.1" under `make run`.
+	WebhookAllowedHosts string
+	RateLimitPerMinute  int // 0: each plan's own limit
+	Stage               string
+	EventRetention      time.Duration // how long events are kept (EVENT_RETENTION_DAYS, default 400)
 
 	ImportsBucket        string // IMPORTS_BUCKET: where import files are uploaded
 	ImportQueueURL       string // IMPORT_QUEUE_URL: the import worker's queue
@@ -58,7 +65,7 @@ type SecretReader func(ctx context.Context, name string) (string, error)
 // FromEnv reads every setting but the secrets: TABLE_NAME, STAGE, RATE_LIMIT_PER_MINUTE, EVENT_RETENTION_DAYS, IMPORTS_BUCKET,
 // IMPORT_QUEUE_URL, DOMAIN_EVENTS_QUEUE_URL, S3_PATH_STYLE,
 // SES_LOCAL_AUTO_VERIFY, SEND_QUEUE_URL, SES_CONFIGURATION_SET,
-// PUBLIC_BASE_URL and SEGMENT_QUEUE_URL.
+// PUBLIC_BASE_URL, SEGMENT_QUEUE_URL and WEBHOOK_ALLOWED_HOSTS.
 func FromEnv() (Config, error) {
 	c := Config{TableName: os.Getenv("TABLE_NAME"), Stage: os.Getenv("STAGE"), ImportsBucket: os.Getenv("IMPORTS_BUCKET"),
 		ImportQueueURL: os.Getenv("IMPORT_QUEUE_URL"), DomainEventsQueueURL: os.Getenv("DOMAIN_EVENTS_QUEUE_URL"),
@@ -66,7 +73,7 @@ func FromEnv() (Config, error) {
 		SESLocalAutoVerify: os.Getenv("SES_LOCAL_AUTO_VERIFY") == "true",
 		SendQueueURL:       os.Getenv("SEND_QUEUE_URL"), ConfigurationSet: os.Getenv("SES_CONFIGURATION_SET"),
 		PublicBaseURL:   strings.TrimRight(os.Getenv("PUBLIC_BASE_URL"), "/"),
-		SegmentQueueURL: os.Getenv("SEGMENT_QUEUE_URL")}
+		SegmentQueueURL: os.Getenv("SEGMENT_QUEUE_URL"), WebhookAllowedHosts: os.Getenv("WEBHOOK_ALLOWED_HOSTS")}
 	if v := os.Getenv("RATE_LIMIT_PER_MINUTE"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -97,6 +104,14 @@ func (c *Config) LoadJWTSecret(ctx context.Context, readSecret SecretReader) (er
 // LINK_SECRET_PARAMETER in AWS (read once, at cold start).
 func (c *Config) LoadLinkSecret(ctx context.Context, readSecret SecretReader) (err error) {
 	c.LinkSecret, err = loadSecret(ctx, readSecret, "link secret", "LINK_SECRET")
+	return err
+}
+
+// LoadWebhookKey reads the key that encrypts webhook secrets at rest:
+// WEBHOOK_KEY locally, or the SSM parameter named by WEBHOOK_KEY_PARAMETER
+// in AWS (read once, at cold start).
+func (c *Config) LoadWebhookKey(ctx context.Context, readSecret SecretReader) (err error) {
+	c.WebhookKey, err = loadSecret(ctx, readSecret, "webhook key", "WEBHOOK_KEY")
 	return err
 }
 

@@ -17,6 +17,9 @@ const (
 	Request = "req"
 	Contact = "cnt"
 	Event   = "evt"
+	Webhook = "wh"
+	// Delivery: one (event, endpoint) pair of a webhook.
+	Delivery = "dlv"
 )
 
 // New returns a new id such as "org_01J9Z3…" for the given prefix and time.

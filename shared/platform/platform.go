@@ -95,6 +95,9 @@ type API struct {
 	// LinkSecret: the group verifies signed links (links.API), so the
 	// function that serves it reads the link secret at cold start too.
 	LinkSecret bool
+	// WebhookKey: the group seals webhook secrets (webhooks.API), so the
+	// function that serves it reads the webhook key at cold start too.
+	WebhookKey bool
 }
 
 // Mount adds the routes of apis to rt.
@@ -144,6 +147,13 @@ func RunAPI(apis ...API) {
 		fail(name, err)
 	}
 	d := mustDeps(name, true, wantsLinkSecret(apis))
+	if wantsWebhookKey(apis) {
+		if err := d.Config.LoadWebhookKey(context.Background(), func(ctx context.Context, name string) (string, error) {
+			return awsx.ReadParameter(ctx, d.AWS, name)
+		}); err != nil {
+			fail(name, err)
+		}
+	}
 	rt := d.Router()
 	if err := Mount(d, rt, apis...); err != nil {
 		fail(name, err)
@@ -208,6 +218,16 @@ func loadSecrets(ctx context.Context, cfg *config.Config, readSecret config.Secr
 		return cfg.LoadLinkSecret(ctx, readSecret)
 	}
 	return nil
+}
+
+// wantsWebhookKey: one of apis seals webhook secrets.
+func wantsWebhookKey(apis []API) bool {
+	for _, a := range apis {
+		if a.WebhookKey {
+			return true
+		}
+	}
+	return false
 }
 
 // wantsLinkSecret: one of apis verifies signed links.

@@ -556,3 +556,37 @@ func EventCountersPK(orgID, contactID string) string {
 func EventCounterKey(orgID, contactID, counterKey string) Key {
 	return Key{EventCountersPK(orgID, contactID), counterKey}
 }
+
+// Webhooks' keys. An endpoint is an item of the organisation's partition
+// (listed by its prefix); the endpoints' count and version live on one item
+// of their own, which every create, change and delete moves, so a reader can
+// cache the tenant's endpoints until the version changes; an endpoint's
+// deliveries are a partition, newest last (delivery ids are ULIDs).
+const (
+	prefixWebhook     = "WH#"
+	prefixDelivery    = "DLV#"
+	partWebhooks      = "#WHS"
+	partWebhookDelivs = "#WHD#"
+)
+
+// WebhookKey is a webhook endpoint.
+func WebhookKey(orgID, webhookID string) Key { return Key{OrgPK(orgID), prefixWebhook + webhookID} }
+
+// WebhookPrefix is the sort-key prefix of the organisation's endpoints.
+func WebhookPrefix() string { return prefixWebhook }
+
+// WebhooksVersionKey holds the organisation's endpoint count and version.
+func WebhooksVersionKey(orgID string) Key { return Key{OrgPK(orgID) + partWebhooks, skVersion} }
+
+// WebhookDeliveriesPK is the partition of one endpoint's deliveries.
+func WebhookDeliveriesPK(orgID, webhookID string) string {
+	return OrgPK(orgID) + partWebhookDelivs + webhookID
+}
+
+// WebhookDeliveryKey is one delivery of an endpoint.
+func WebhookDeliveryKey(orgID, webhookID, deliveryID string) Key {
+	return Key{WebhookDeliveriesPK(orgID, webhookID), prefixDelivery + deliveryID}
+}
+
+// WebhookDeliveryPrefix is the sort-key prefix of deliveries.
+func WebhookDeliveryPrefix() string { return prefixDelivery }

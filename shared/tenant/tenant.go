@@ -57,15 +57,16 @@ type Quotas struct {
 	APIKeys         int `json:"apiKeys"`
 	EventsPerMonth  int `json:"eventsPerMonth"`
 	TemplateVersion int `json:"templateVersions"`
+	Webhooks        int `json:"webhooks"` // endpoints
 }
 
 // DefaultPlan is the plan a new organisation starts on.
 const DefaultPlan = "free"
 
 var plans = map[string]Plan{
-	"free":  {Name: "free", RateLimitPerMinute: 100, Quotas: Quotas{Contacts: 2_000, EmailsPerMonth: 3_000, APIKeys: 10, EventsPerMonth: 100_000, TemplateVersion: 50}},
-	"pro":   {Name: "pro", RateLimitPerMinute: 1_000, Quotas: Quotas{Contacts: 100_000, EmailsPerMonth: 200_000, APIKeys: 10, EventsPerMonth: 10_000_000, TemplateVersion: 500}},
-	"scale": {Name: "scale", RateLimitPerMinute: 6_000, Quotas: Quotas{Contacts: 5_000_000, EmailsPerMonth: 10_000_000, APIKeys: 10, EventsPerMonth: 500_000_000, TemplateVersion: 5_000}},
+	"free":  {Name: "free", RateLimitPerMinute: 100, Quotas: Quotas{Contacts: 2_000, EmailsPerMonth: 3_000, APIKeys: 10, EventsPerMonth: 100_000, TemplateVersion: 50, Webhooks: 1}},
+	"pro":   {Name: "pro", RateLimitPerMinute: 1_000, Quotas: Quotas{Contacts: 100_000, EmailsPerMonth: 200_000, APIKeys: 10, EventsPerMonth: 10_000_000, TemplateVersion: 500, Webhooks: 2}},
+	"scale": {Name: "scale", RateLimitPerMinute: 6_000, Quotas: Quotas{Contacts: 5_000_000, EmailsPerMonth: 10_000_000, APIKeys: 10, EventsPerMonth: 500_000_000, TemplateVersion: 5_000, Webhooks: 5}},
 }
 
 // PlanByName returns the named plan, or the default plan for an unknown name.
