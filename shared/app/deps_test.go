@@ -54,6 +54,7 @@ var functionGroups = map[string][]string{
 	// attributes: it links no other group.
 	"segment-worker": {"segments"},
 	"webhooks":       {"webhooks"},
+	"webhook-worker": {"webhooks"},
 }
 
 // publicServices are the only AWS SDK service packages the public function

@@ -51,6 +51,7 @@ type Config struct {
 	PublicBaseURL    string // PUBLIC_BASE_URL: where the public function answers (unsubscribe and tracking links), no trailing slash
 
 	SegmentQueueURL string // SEGMENT_QUEUE_URL: the segment worker's job queue
+	WebhookQueueURL string // WEBHOOK_QUEUE_URL: the webhook worker's queue (fan-outs and attempts)
 
 	// SESLocalAutoVerify (SES_LOCAL_AUTO_VERIFY=true) is the local stack's
 	// stand-in for DNS and SES's checks: a domain's verify finds it verified,
@@ -65,7 +66,8 @@ type SecretReader func(ctx context.Context, name string) (string, error)
 // FromEnv reads every setting but the secrets: TABLE_NAME, STAGE, RATE_LIMIT_PER_MINUTE, EVENT_RETENTION_DAYS, IMPORTS_BUCKET,
 // IMPORT_QUEUE_URL, DOMAIN_EVENTS_QUEUE_URL, S3_PATH_STYLE,
 // SES_LOCAL_AUTO_VERIFY, SEND_QUEUE_URL, SES_CONFIGURATION_SET,
-// PUBLIC_BASE_URL, SEGMENT_QUEUE_URL and WEBHOOK_ALLOWED_HOSTS.
+// PUBLIC_BASE_URL, SEGMENT_QUEUE_URL, WEBHOOK_QUEUE_URL and
+// WEBHOOK_ALLOWED_HOSTS.
 func FromEnv() (Config, error) {
 	c := Config{TableName: os.Getenv("TABLE_NAME"), Stage: os.Getenv("STAGE"), ImportsBucket: os.Getenv("IMPORTS_BUCKET"),
 		ImportQueueURL: os.Getenv("IMPORT_QUEUE_URL"), DomainEventsQueueURL: os.Getenv("DOMAIN_EVENTS_QUEUE_URL"),
@@ -73,7 +75,8 @@ func FromEnv() (Config, error) {
 		SESLocalAutoVerify: os.Getenv("SES_LOCAL_AUTO_VERIFY") == "true",
 		SendQueueURL:       os.Getenv("SEND_QUEUE_URL"), ConfigurationSet: os.Getenv("SES_CONFIGURATION_SET"),
 		PublicBaseURL:   strings.TrimRight(os.Getenv("PUBLIC_BASE_URL"), "/"),
-		SegmentQueueURL: os.Getenv("SEGMENT_QUEUE_URL"), WebhookAllowedHosts: os.Getenv("WEBHOOK_ALLOWED_HOSTS")}
+		SegmentQueueURL: os.Getenv("SEGMENT_QUEUE_URL"), WebhookAllowedHosts: os.Getenv("WEBHOOK_ALLOWED_HOSTS"),
+		WebhookQueueURL: os.Getenv("WEBHOOK_QUEUE_URL")}
 	if v := os.Getenv("RATE_LIMIT_PER_MINUTE"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {

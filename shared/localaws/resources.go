@@ -27,6 +27,8 @@ type Resources struct {
 	SendDLQURL           string
 	SegmentQueueURL      string // the segment worker's jobs: builds, purges, time re-evaluations
 	SegmentDLQURL        string
+	WebhookQueueURL      string // the webhook worker's: domain events to fan out, and attempts
+	WebhookDLQURL        string
 	// ConfigurationSet is the SES configuration set every email is sent
 	// with. moto keeps it but publishes no events for it: the local stack's
 	// mailbox simulator stands in for its EventBridge destination.
@@ -65,6 +67,10 @@ func EnsureResources(ctx context.Context, cfg aws.Config, prefix string) (Resour
 		return r, err
 	}
 	if r.SegmentQueueURL, r.SegmentDLQURL, err = queueWithDLQ(ctx, q, prefix+"-segments", "segment", fmt.Sprint(SegmentVisibility)); err != nil {
+		return r, err
+	}
+	// 60 s: longer than an attempt's 10 s, as in template.yaml.
+	if r.WebhookQueueURL, r.WebhookDLQURL, err = queueWithDLQ(ctx, q, prefix+"-webhooks", "webhook", "60"); err != nil {
 		return r, err
 	}
 	if r.ConfigurationSet, err = configurationSet(ctx, sesv2.NewFromConfig(cfg), prefix); err != nil {

@@ -132,6 +132,8 @@ type Worker[H SQSHandler | StreamHandler | EventHandler] struct {
 	// worker signs the unsubscribe and tracking links with it). No worker
 	// reads the JWT secret.
 	LinkSecret bool
+	// WebhookKey: the worker opens webhook secrets to sign deliveries.
+	WebhookKey bool
 	Build      func(d *Deps) (H, error)
 }
 
@@ -148,11 +150,7 @@ func RunAPI(apis ...API) {
 	}
 	d := mustDeps(name, true, wantsLinkSecret(apis))
 	if wantsWebhookKey(apis) {
-		if err := d.Config.LoadWebhookKey(context.Background(), func(ctx context.Context, name string) (string, error) {
-			return awsx.ReadParameter(ctx, d.AWS, name)
-		}); err != nil {
-			fail(name, err)
-		}
+		loadWebhookKey(name, d)
 	}
 	rt := d.Router()
 	if err := Mount(d, rt, apis...); err != nil {
@@ -168,6 +166,9 @@ func RunWorker[H SQSHandler | StreamHandler | EventHandler](w Worker[H]) {
 		fail(w.Name, err)
 	}
 	d := mustDeps(w.Name, false, w.LinkSecret)
+	if w.WebhookKey {
+		loadWebhookKey(w.Name, d)
+	}
 	h, err := w.Build(d)
 	if err != nil {
 		fail(w.Name, err)
@@ -218,6 +219,15 @@ func loadSecrets(ctx context.Context, cfg *config.Config, readSecret config.Secr
 		return cfg.LoadLinkSecret(ctx, readSecret)
 	}
 	return nil
+}
+
+// loadWebhookKey reads the webhook key (WEBHOOK_KEY, or its SSM parameter)
+// at cold start, or stops the function saying why.
+func loadWebhookKey(function string, d *Deps) {
+	read := func(ctx context.Context, name string) (string, error) { return awsx.ReadParameter(ctx, d.AWS, name) }
+	if err := d.Config.LoadWebhookKey(context.Background(), read); err != nil {
+		fail(function, err)
+	}
 }
 
 // wantsWebhookKey: one of apis seals webhook secrets.

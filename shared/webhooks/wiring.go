@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"errors"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
 	"github.com/sendwell/sendwell/shared/httpx"
 	"github.com/sendwell/sendwell/shared/platform"
 	"github.com/sendwell/sendwell/shared/webhooks/safehttp"
@@ -39,4 +41,19 @@ func ServiceFrom(d *platform.Deps) (*Service, error) {
 		return nil, err
 	}
 	return NewService(d.Store, d.Clock, sealer, policy), nil
+}
+
+// WorkerFunction is the webhook-worker function: the webhook queue's
+// domain events (fanned out to the endpoints that subscribe) and attempts.
+var WorkerFunction = platform.Worker[platform.SQSHandler]{
+	Name:       "webhook-worker",
+	Needs:      []string{"TABLE_NAME", "WEBHOOK_QUEUE_URL"},
+	WebhookKey: true,
+	Build: func(d *platform.Deps) (platform.SQSHandler, error) {
+		svc, err := ServiceFrom(d)
+		if err != nil {
+			return nil, err
+		}
+		return NewWorker(svc, sqs.NewFromConfig(d.AWS), d.Config.WebhookQueueURL).Handle, nil
+	},
 }
