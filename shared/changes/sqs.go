@@ -36,13 +36,17 @@ type SQSSender interface {
 // SendQueueURL, the send worker's standard queue: a copy of a job finds
 // the send already claimed and is dropped. It queues segment jobs on
 // SegmentQueueURL, the segment worker's standard queue: a copy of a build
-// resumes from its checkpoint, a copy of a purge finds nothing left.
+// resumes from its checkpoint, a copy of a purge finds nothing left. It
+// sends every domain event also to WebhookQueueURL, the webhook worker's
+// standard queue: a copy fans out to the same deliveries (their ids come
+// from the event's), so none is made twice.
 type QueuePublisher struct {
 	SQS             SQSSender
 	QueueURL        string
 	PurgeQueueURL   string
 	SendQueueURL    string
 	SegmentQueueURL string
+	WebhookQueueURL string
 }
 
 var _ Publisher = (*QueuePublisher)(nil)
@@ -64,7 +68,16 @@ func (p *QueuePublisher) Publish(ctx context.Context, events []DomainEvent) erro
 			},
 		})
 	}
-	return p.send(ctx, p.QueueURL, "events", entries)
+	if err := p.send(ctx, p.QueueURL, "events", entries); err != nil {
+		return err
+	}
+	if p.WebhookQueueURL == "" {
+		return nil
+	}
+	for i := range entries { // a standard queue: no groups, no deduplication ids
+		entries[i].MessageGroupId, entries[i].MessageDeduplicationId = nil, nil
+	}
+	return p.send(ctx, p.WebhookQueueURL, "events for webhooks", entries)
 }
 
 // group is an event's message group: its tenant and contact.

@@ -134,6 +134,21 @@ type segmentState struct {
 	ContactID string `dynamodbav:"contactId"`
 }
 
+// webhookDeliveryType is the type attribute of a webhook delivery, due
+// when its next attempt is later than SQS can delay. Read by its
+// attribute names, so the scheduler links nothing of the webhooks group.
+const webhookDeliveryType = "webhookDelivery"
+
+// webhookDelivery is the part of a delivery the scheduler reads.
+type webhookDelivery struct {
+	store.Key
+	OrgID     string     `dynamodbav:"orgId"`
+	WebhookID string     `dynamodbav:"webhookId"`
+	ID        string     `dynamodbav:"id"`
+	Status    string     `dynamodbav:"status"`
+	Attempts  []struct{} `dynamodbav:"attempts"`
+}
+
 // moveDue replaces the Due keys of the item at k with pk/sk (none when
 // both are ""), only while its Due sort key is still seen: errs.ErrConflict
 // when another tick, the API (a reschedule, a cancel) or the worker changed

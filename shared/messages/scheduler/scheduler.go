@@ -71,13 +71,14 @@ type Scheduler struct {
 	sqs             SQSSender
 	queueURL        string
 	segmentQueueURL string
+	webhookQueueURL string
 }
 
 // New is the scheduler over the function's table, send queue and segment
 // queue.
 func New(d *platform.Deps, q SQSSender) *Scheduler {
 	return &Scheduler{repo: repo{d.Store}, ledger: &sends.Ledger{Store: d.Store}, clock: d.Clock, sqs: q,
-		queueURL: d.Config.SendQueueURL, segmentQueueURL: d.Config.SegmentQueueURL}
+		queueURL: d.Config.SendQueueURL, segmentQueueURL: d.Config.SegmentQueueURL, webhookQueueURL: d.Config.WebhookQueueURL}
 }
 
 // Evaluate is the segment queue's job the scheduler makes: evaluate one
@@ -85,6 +86,20 @@ func New(d *platform.Deps, q SQSSender) *Scheduler {
 type Evaluate struct {
 	OrgID     string `json:"orgId"`
 	ContactID string `json:"contactId"`
+}
+
+// WebhookAttempt asks the webhook worker for attempt N of a delivery.
+type WebhookAttempt struct {
+	OrgID      string `json:"orgId"`
+	WebhookID  string `json:"webhookId"`
+	DeliveryID string `json:"deliveryId"`
+	N          int    `json:"n"`
+}
+
+// WebhookJob is the body of a webhook queue message the scheduler sends:
+// {"attempt":{"orgId","webhookId","deliveryId","n"}}.
+type WebhookJob struct {
+	Attempt *WebhookAttempt `json:"attempt"`
 }
 
 // SegmentJob is the body of a segment queue message the scheduler sends:
@@ -103,6 +118,7 @@ type Result struct {
 	Enqueued  int `json:"enqueued"`
 	Unknown   int `json:"unknown"`
 	Evaluated int `json:"evaluated"`
+	Attempts  int `json:"attempts"` // webhook attempts queued
 	Skipped   int `json:"skipped"`
 }
 
@@ -112,6 +128,7 @@ func (r *Result) add(o Result) {
 	r.Enqueued += o.Enqueued
 	r.Unknown += o.Unknown
 	r.Evaluated += o.Evaluated
+	r.Attempts += o.Attempts
 	r.Skipped += o.Skipped
 }
 
@@ -192,7 +209,7 @@ func (s *Scheduler) minute(ctx context.Context, m int64, now time.Time) (Result,
 // before a failure are still enqueued.
 func (s *Scheduler) bucket(ctx context.Context, duePK string, now time.Time) (Result, error) {
 	res := Result{Buckets: 1}
-	var sendBatch, segBatch []job
+	var sendBatch, segBatch, hookBatch []job
 	flush := func(batch *[]job, url string, n *int) error {
 		k, err := s.enqueue(ctx, url, *batch)
 		*n += k
@@ -221,6 +238,13 @@ func (s *Scheduler) bucket(ctx context.Context, duePK string, now time.Time) (Re
 						return err
 					}
 				}
+			case attempt:
+				hookBatch = append(hookBatch, j)
+				if len(hookBatch) == maxBatch {
+					if err := flush(&hookBatch, s.webhookQueueURL, &res.Attempts); err != nil {
+						return err
+					}
+				}
 			case unknown:
 				res.Unknown++
 			default:
@@ -231,7 +255,8 @@ func (s *Scheduler) bucket(ctx context.Context, duePK string, now time.Time) (Re
 	})
 	qerr := flush(&sendBatch, s.queueURL, &res.Enqueued)
 	serr := flush(&segBatch, s.segmentQueueURL, &res.Evaluated)
-	return res, errors.Join(err, qerr, serr)
+	herr := flush(&hookBatch, s.webhookQueueURL, &res.Attempts)
+	return res, errors.Join(err, qerr, serr, herr)
 }
 
 // What entry decided.
@@ -242,6 +267,7 @@ const (
 	enqueue
 	unknown
 	evaluate
+	attempt
 )
 
 // job is an item marked for a queue: its message body, its delay, and the
@@ -281,8 +307,43 @@ func (s *Scheduler) entry(ctx context.Context, e entry, now time.Time) (job, out
 			return job{}, skip, err
 		}
 		return s.segmentEntry(ctx, e, st, now)
+	case webhookDeliveryType:
+		var d webhookDelivery
+		if err := it.decode(&d); err != nil {
+			return job{}, skip, err
+		}
+		return s.webhookEntry(ctx, e, d, now)
 	}
 	return job{}, skip, nil
+}
+
+// webhookEntry marks a delivery whose next attempt is due (its Due keys
+// moved to the re-check) and makes the attempt's job, delayed to the
+// second it is due. The worker's record of the attempt clears the mark;
+// a job lost after the mark is made again at the re-check, and a copy of
+// it finds the attempt made.
+func (s *Scheduler) webhookEntry(ctx context.Context, e entry, d webhookDelivery, now time.Time) (job, outcome, error) {
+	if d.Status != "pending" { // stale keys: nothing is due
+		if err := s.repo.moveDue(ctx, d.Key, e.DueSK, "", "", time.Time{}); err != nil && !errors.Is(err, errs.ErrConflict) {
+			return job{}, skip, err
+		}
+		return job{}, skip, nil
+	}
+	recheck := now.Add(Recheck)
+	pk, sk := store.DuePK(recheck, store.DueShard(d.ID)), store.DueSK(recheck, d.ID)
+	err := s.repo.moveDue(ctx, d.Key, e.DueSK, pk, sk, time.Time{})
+	if errors.Is(err, errs.ErrConflict) {
+		return job{}, skip, nil
+	}
+	if err != nil {
+		return job{}, skip, err
+	}
+	var due *time.Time
+	if at, ok := dueAt(e.DueSK); ok {
+		due = &at
+	}
+	return job{body: WebhookJob{Attempt: &WebhookAttempt{OrgID: d.OrgID, WebhookID: d.WebhookID, DeliveryID: d.ID, N: len(d.Attempts) + 1}},
+		orgID: d.OrgID, id: d.ID, key: d.Key, delay: delay(due, now), seenPK: e.DuePK, seenSK: e.DueSK, markPK: pk, markSK: sk}, attempt, nil
 }
 
 // segmentEntry marks a contact's due segment state (its Due keys moved to

@@ -44,12 +44,19 @@ func at(hms string) time.Time {
 // DelaySeconds a receive cannot show (sends and segment evaluations
 // apart); fail makes it refuse calls instead.
 type spy struct {
-	q      *sqs.Client
-	segURL string
-	mu     sync.Mutex
-	sent   []sent
-	evals  []evalSent
-	fail   bool
+	q       *sqs.Client
+	segURL  string
+	hookURL string
+	mu      sync.Mutex
+	sent    []sent
+	evals   []evalSent
+	hooks   []hookSent
+	fail    bool
+}
+
+type hookSent struct {
+	job   scheduler.WebhookAttempt
+	delay int32
 }
 
 type evalSent struct {
@@ -76,6 +83,14 @@ func (s *spy) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInpu
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range in.Entries {
+		if aws.ToString(in.QueueUrl) == s.hookURL {
+			var j scheduler.WebhookJob
+			if err := json.Unmarshal([]byte(aws.ToString(e.MessageBody)), &j); err != nil || j.Attempt == nil {
+				return nil, fmt.Errorf("not an attempt job: %s", aws.ToString(e.MessageBody))
+			}
+			s.hooks = append(s.hooks, hookSent{*j.Attempt, e.DelaySeconds})
+			continue
+		}
 		if aws.ToString(in.QueueUrl) == s.segURL {
 			var j scheduler.SegmentJob
 			if err := json.Unmarshal([]byte(aws.ToString(e.MessageBody)), &j); err != nil || j.Evaluate == nil {
@@ -98,6 +113,14 @@ func (s *spy) take() []sent {
 	defer s.mu.Unlock()
 	out := s.sent
 	s.sent = nil
+	return out
+}
+
+func (s *spy) takeHooks() []hookSent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.hooks
+	s.hooks = nil
 	return out
 }
 
@@ -134,10 +157,13 @@ func newHarness(t *testing.T, now time.Time) *harness {
 	require.NoError(t, err)
 	seg, err := q.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(env.Store.Table + "-segments")})
 	require.NoError(t, err)
-	clk := clock.NewFake(now)
-	d, err := platform.NewDeps(cfg, config.Config{TableName: env.Store.Table, SendQueueURL: *out.QueueUrl, SegmentQueueURL: *seg.QueueUrl}, clk)
+	hooks, err := q.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(env.Store.Table + "-webhooks")})
 	require.NoError(t, err)
-	sp := &spy{q: q, segURL: *seg.QueueUrl}
+	clk := clock.NewFake(now)
+	d, err := platform.NewDeps(cfg, config.Config{TableName: env.Store.Table, SendQueueURL: *out.QueueUrl, SegmentQueueURL: *seg.QueueUrl,
+		WebhookQueueURL: *hooks.QueueUrl}, clk)
+	require.NoError(t, err)
+	sp := &spy{q: q, segURL: *seg.QueueUrl, hookURL: *hooks.QueueUrl}
 	env.Counter.Reset()
 	return &harness{env: env, clk: clk, deps: d, sched: scheduler.New(d, sp), queue: sp, url: *out.QueueUrl, segURL: *seg.QueueUrl, faults: faults}
 }

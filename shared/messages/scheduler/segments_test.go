@@ -1,6 +1,7 @@
 package scheduler_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -154,4 +155,48 @@ func TestSendsAndSegmentStatesGoToTheirOwnQueues(t *testing.T) {
 	}
 	assert.ElementsMatch(t, wantEvals, gotEvals)
 	assert.Equal(t, wantSends, h.receive(t))
+}
+
+// dueDelivery stores a webhook delivery with n attempts made, status, and
+// its next attempt due at due, as the webhook worker writes it.
+func (h *harness) dueDelivery(t *testing.T, id, status string, n int, due time.Time) store.Key {
+	t.Helper()
+	k := store.WebhookDeliveryKey(org, "wh_01JAAAAAAAAAAAAAAAAAAAAAAA", id)
+	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	attempts := make([]types.AttributeValue, n)
+	for i := range attempts {
+		attempts[i] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"n": &types.AttributeValueMemberN{Value: fmt.Sprint(i + 1)}}}
+	}
+	_, err := h.env.DB.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: &h.env.Store.Table, Item: map[string]types.AttributeValue{
+		store.AttrPK: s(k.PK), store.AttrSK: s(k.SK), "type": s("webhookDelivery"), "orgId": s(org), "webhookId": s("wh_01JAAAAAAAAAAAAAAAAAAAAAAA"),
+		"id": s(id), "status": s(status), "attempts": &types.AttributeValueMemberL{Value: attempts},
+		store.AttrDuePK: s(store.DuePK(due, store.DueShard(id))), store.AttrDueSK: s(store.DueSK(due, id)),
+	}})
+	require.NoError(t, err)
+	return k
+}
+
+// A webhook delivery whose next attempt is past SQS's delay is queued by
+// the tick of its minute as the attempt after those made, delayed to its
+// second, on the webhook queue; once. A delivery no longer pending loses
+// its stale Due keys and queues nothing.
+func TestADueWebhookDeliveryBecomesOneAttempt(t *testing.T) {
+	h := newHarness(t, at("10:34:00"))
+	const id = "dlv_01JAAAAAAAAAAAAAAAAAAAAAAA"
+	h.dueDelivery(t, id, "pending", 2, at("10:35:30"))
+	done := h.dueDelivery(t, "dlv_01JBBBBBBBBBBBBBBBBBBBBBBB", "succeeded", 3, at("10:35:10"))
+
+	assert.Zero(t, h.tickAt(t, at("10:34:59")).Attempts, "nothing early")
+	res := h.tickAt(t, at("10:35:01"))
+	assert.Equal(t, 1, res.Attempts)
+	assert.Equal(t, []hookSent{{scheduler.WebhookAttempt{OrgID: org, WebhookID: "wh_01JAAAAAAAAAAAAAAAAAAAAAAA", DeliveryID: id, N: 3}, 29}}, h.queue.takeHooks())
+	assert.Empty(t, h.queue.take())
+	assert.Empty(t, h.queue.takeEvals())
+	assert.Zero(t, h.tickAt(t, at("10:35:40")).Attempts, "once")
+
+	var left struct {
+		DuePK string `dynamodbav:"DuePK"`
+	}
+	require.NoError(t, h.env.Store.GetConsistent(t.Context(), done, &left))
+	assert.Empty(t, left.DuePK, "the stale keys are gone")
 }
