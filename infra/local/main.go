@@ -45,6 +45,7 @@ import (
 	segmentworker "github.com/sendwell/sendwell/shared/segments/worker"
 	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/tenant"
+	"github.com/sendwell/sendwell/shared/webhooks"
 )
 
 // Demo credentials of the organisation the local stack creates.
@@ -147,7 +148,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	cfg.ImportsBucket, cfg.ImportQueueURL, cfg.DomainEventsQueueURL, cfg.S3PathStyle = res.ImportsBucket, res.ImportQueueURL, res.DomainEventsQueueURL, true
 	cfg.SendQueueURL, cfg.ConfigurationSet = res.SendQueueURL, res.ConfigurationSet
-	cfg.SegmentQueueURL = res.SegmentQueueURL
+	cfg.SegmentQueueURL, cfg.WebhookQueueURL = res.SegmentQueueURL, res.WebhookQueueURL
 	deps, err := platform.NewDeps(awsCfg, cfg, clock.System{})
 	if err != nil {
 		return err
@@ -210,6 +211,13 @@ func run(ctx context.Context, out io.Writer) error {
 	})
 	worker("segment-worker (segment jobs)", func() error {
 		return localaws.PollQueue(workCtx, sqs.NewFromConfig(awsCfg), res.SegmentQueueURL, segmentHandle)
+	})
+	worker("webhook-worker", func() error {
+		h, err := webhooks.WorkerFunction.Build(deps)
+		if err != nil {
+			return err
+		}
+		return localaws.PollQueue(workCtx, sqs.NewFromConfig(awsCfg), res.WebhookQueueURL, localaws.SQSHandler(h))
 	})
 	sched := scheduler.New(deps, sqs.NewFromConfig(awsCfg))
 	worker("scheduler", func() error {

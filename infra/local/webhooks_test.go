@@ -1,0 +1,128 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sendwell/sendwell/shared/localaws"
+)
+
+// hookReceiver is a developer's endpoint on their own machine: it keeps
+// every delivery and answers status.
+type hookReceiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	status int
+	got    []hookGot
+}
+
+type hookGot struct {
+	at     time.Time
+	header http.Header
+	body   []byte
+}
+
+func newHookReceiver(t testing.TB) *hookReceiver {
+	rc := &hookReceiver{status: http.StatusOK}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		rc.got = append(rc.got, hookGot{time.Now(), r.Header.Clone(), body})
+		status := rc.status
+		rc.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+// find returns the first delivery whose body contains s.
+func (rc *hookReceiver) find(s string) (hookGot, bool) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, g := range rc.got {
+		if strings.Contains(string(g.body), s) {
+			return g, true
+		}
+	}
+	return hookGot{}, false
+}
+
+// Through make run's own stream follower, webhook queue and worker: a
+// webhook registered to a receiver on this machine gets a signed
+// contact.created that the Standard Webhooks library verifies; a failing
+// receiver's delivery shows its failed attempt and its next one in the
+// log; and the cloud's metadata address cannot be registered.
+func TestMakeRunDeliversWebhooks(t *testing.T) {
+	moto, err := localaws.StartMoto(0)
+	require.NoError(t, err)
+	t.Cleanup(moto.Stop)
+	t.Setenv("AWS_ENDPOINT_URL", moto.Endpoint)
+	t.Setenv("TABLE_NAME", "webhooks-"+strings.ToLower(t.Name()))
+	t.Setenv("RATE_LIMIT_PER_MINUTE", "100000") // the test polls
+	base, key, stop := start(t)
+	defer stop()
+	call := func(method, path, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&out)
+		return res.StatusCode, out
+	}
+
+	code, out := call("POST", "/api/webhooks", `{"url":"http://169.254.169.254/latest/meta-data/","events":["*"]}`)
+	assert.Equal(t, http.StatusBadRequest, code, out)
+
+	rc := newHookReceiver(t)
+	code, out = call("POST", "/api/webhooks", `{"url":"`+rc.URL+`/hooks","events":["contact.created"]}`)
+	require.Equal(t, http.StatusCreated, code, out)
+	hook, secret := out["id"].(string), out["secret"].(string)
+
+	code, out = call("POST", "/api/contacts", `{"email":"hooked@example.com"}`)
+	require.Equal(t, http.StatusCreated, code, out)
+	var got hookGot
+	require.Eventually(t, func() bool {
+		var ok bool
+		got, ok = rc.find("hooked@example.com")
+		return ok
+	}, 30*time.Second, 50*time.Millisecond, "contact.created reached the receiver")
+	wh, err := standardwebhooks.NewWebhook(secret)
+	require.NoError(t, err)
+	require.NoError(t, wh.Verify(got.body, got.header), "signed, and the timestamp is now")
+	assert.Contains(t, string(got.body), `"type":"contact.created"`)
+
+	// The receiver fails: the delivery log shows the attempt and the next.
+	rc.mu.Lock()
+	rc.status = http.StatusServiceUnavailable
+	rc.mu.Unlock()
+	code, out = call("POST", "/api/contacts", `{"email":"failing@example.com"}`)
+	require.Equal(t, http.StatusCreated, code, out)
+	require.Eventually(t, func() bool {
+		code, out := call("GET", "/api/webhooks/"+hook+"/deliveries?status=pending", "")
+		if code != http.StatusOK {
+			return false
+		}
+		for _, d := range out["data"].([]any) {
+			d := d.(map[string]any)
+			if attempts := d["attempts"].([]any); len(attempts) == 1 && d["nextAttemptAt"] != nil {
+				return attempts[0].(map[string]any)["statusCode"] == float64(http.StatusServiceUnavailable)
+			}
+		}
+		return false
+	}, 30*time.Second, 100*time.Millisecond, "a failed attempt, and the next one scheduled")
+	_, ok := rc.find("failing@example.com")
+	assert.True(t, ok, "the failed attempt reached the receiver")
+}
