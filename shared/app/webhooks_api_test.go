@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/assert"
@@ -116,6 +117,20 @@ func TestWebhookLifecycle(t *testing.T) {
 	assert.Len(t, c.call("GET", "/api/webhooks/"+id+"/deliveries?status=succeeded&type=test.ping", nil).JSON(t)["data"], 1)
 	assert.Equal(t, http.StatusBadRequest, c.call("GET", "/api/webhooks/"+id+"/deliveries?status=lost", nil).Status)
 
+	// A replay of one delivery: now, a new delivery of the same event.
+	replayed := c.call("POST", "/api/webhooks/"+id+"/deliveries/"+d["id"].(string)+"/replay", nil)
+	require.Equal(t, http.StatusOK, replayed.Status, string(replayed.Body))
+	rd := replayed.JSON(t)
+	assert.Equal(t, d["id"], rd["replayOf"])
+	assert.Equal(t, d["eventId"], rd["eventId"], "the same webhook-id")
+	assert.Equal(t, "succeeded", rd["status"])
+	assert.Equal(t, 2, rc.count())
+	// A window's replay is queued (the worker's tests follow it).
+	window := c.call("POST", "/api/webhooks/"+id+"/replay", map[string]any{"since": t0.Add(-time.Hour)})
+	require.Equal(t, http.StatusAccepted, window.Status, string(window.Body))
+	assert.Equal(t, "queued", window.JSON(t)["status"])
+	assert.Equal(t, http.StatusBadRequest, c.call("POST", "/api/webhooks/"+id+"/replay", map[string]any{"since": t0.Add(-40 * 24 * time.Hour)}).Status)
+
 	// Rotation: the new secret once; for 24 h both sign.
 	rotated := c.call("POST", "/api/webhooks/"+id+"/rotate-secret", nil)
 	require.Equal(t, http.StatusOK, rotated.Status, string(rotated.Body))
@@ -206,10 +221,15 @@ func TestWebhookRedirectsFailAndTenantsAreApart(t *testing.T) {
 		{"POST", "/api/webhooks/" + id + "/test"},
 		{"GET", "/api/webhooks/" + id + "/deliveries"},
 		{"GET", "/api/webhooks/" + id + "/deliveries/" + did},
+		{"POST", "/api/webhooks/" + id + "/deliveries/" + did + "/replay"},
+		{"POST", "/api/webhooks/" + id + "/replay"},
 	} {
 		var body any
-		if s.method == "PATCH" {
+		switch {
+		case s.method == "PATCH":
 			body = map[string]any{"url": rc.URL + "/pwned"}
+		case strings.HasSuffix(s.path, "/replay") && !strings.Contains(s.path, "/deliveries/"):
+			body = map[string]any{"since": t0.Add(-time.Hour)}
 		}
 		r := mallory.call(s.method, s.path, body)
 		assert.Equal(t, http.StatusNotFound, r.Status, "%s %s", s.method, s.path)

@@ -20,6 +20,8 @@ const (
 	Webhook = "wh"
 	// Delivery: one (event, endpoint) pair of a webhook.
 	Delivery = "dlv"
+	// Replay: a webhook endpoint's replay of a window of events.
+	Replay = "rpl"
 )
 
 // New returns a new id such as "org_01J9Z3…" for the given prefix and time.

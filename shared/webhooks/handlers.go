@@ -34,6 +34,32 @@ func (h *Handlers) Register(rt *httpx.Router) {
 	rt.Handle("POST /api/webhooks/{id}/test", httpx.Tenant, h.test)
 	rt.Handle("GET /api/webhooks/{id}/deliveries", httpx.Tenant, h.deliveries)
 	rt.Handle("GET /api/webhooks/{id}/deliveries/{deliveryId}", httpx.Tenant, h.delivery)
+	rt.Handle("POST /api/webhooks/{id}/deliveries/{deliveryId}/replay", httpx.Tenant, h.replayOne)
+	rt.Handle("POST /api/webhooks/{id}/replay", httpx.Tenant, h.replay)
+}
+
+func (h *Handlers) replayOne(w http.ResponseWriter, r *http.Request) error {
+	p, _ := tenant.From(r.Context())
+	d, err := h.svc.ReplayOne(r.Context(), p.OrgID, r.PathValue("id"), r.PathValue("deliveryId"))
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, d)
+	return nil
+}
+
+func (h *Handlers) replay(w http.ResponseWriter, r *http.Request) error {
+	p, _ := tenant.From(r.Context())
+	var req ReplayRequest
+	if err := httpx.Decode(r, &req); err != nil {
+		return err
+	}
+	rp, err := h.svc.Replay(r.Context(), p.OrgID, r.PathValue("id"), req)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusAccepted, rp)
+	return nil
 }
 
 func (h *Handlers) eventTypes(w http.ResponseWriter, _ *http.Request) error {

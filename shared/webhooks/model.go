@@ -145,6 +145,7 @@ type Delivery struct {
 	Attempts      []Attempt  `json:"attempts"`
 	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
 	Payload       string     `json:"payload,omitempty"` // GET of one delivery only
+	ReplayOf      string     `json:"replayOf,omitempty"`
 	CreatedAt     time.Time  `json:"createdAt"`
 	UpdatedAt     time.Time  `json:"updatedAt"`
 }
@@ -176,6 +177,9 @@ type deliveryItem struct {
 	CreatedAt     time.Time  `dynamodbav:"createdAt"`
 	UpdatedAt     time.Time  `dynamodbav:"updatedAt"`
 	TTL           int64      `dynamodbav:"ttl"`
+	// ReplayOf is the delivery a replay copied; a window's replay skips
+	// replays.
+	ReplayOf string `dynamodbav:"replayOf,omitempty"`
 	// DuePK and DueSK put an attempt later than SQS can delay in the Due
 	// index, for the scheduler.
 	DuePK string `dynamodbav:"DuePK,omitempty"`
@@ -184,7 +188,7 @@ type deliveryItem struct {
 
 func (it *deliveryItem) api(withPayload bool) Delivery {
 	d := Delivery{ID: it.ID, WebhookID: it.WebhookID, EventID: it.EventID, EventType: it.EventType, Status: it.Status,
-		Attempts: it.Attempts, NextAttemptAt: it.NextAttemptAt, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt}
+		Attempts: it.Attempts, NextAttemptAt: it.NextAttemptAt, ReplayOf: it.ReplayOf, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt}
 	if d.Attempts == nil {
 		d.Attempts = []Attempt{}
 	}
@@ -201,4 +205,21 @@ type Payload struct {
 	Type      string    `json:"type"`
 	CreatedAt time.Time `json:"createdAt"`
 	Data      any       `json:"data"`
+}
+
+// ReplayRequest is the body of POST /api/webhooks/{id}/replay: the window
+// of events to deliver again (until defaults to now).
+type ReplayRequest struct {
+	Since *time.Time `json:"since"`
+	Until *time.Time `json:"until"`
+}
+
+// Replay is an accepted replay of a window: the worker delivers each event
+// of it again, in order, as new deliveries.
+type Replay struct {
+	ID        string    `json:"id"`
+	WebhookID string    `json:"webhookId"`
+	Since     time.Time `json:"since"`
+	Until     time.Time `json:"until"`
+	Status    string    `json:"status"`
 }

@@ -13,7 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/sendwell/sendwell/shared/errs"
+	"github.com/sendwell/sendwell/shared/ids"
 	"github.com/sendwell/sendwell/shared/store"
 )
 
@@ -266,4 +269,40 @@ func (r repo) countFailure(ctx context.Context, orgID, id string, at time.Time, 
 		return nil // deleted meanwhile
 	}
 	return err
+}
+
+// deliveriesBetween reads one page of an endpoint's deliveries whose
+// events happened in [since, until], oldest first (delivery ids are ULIDs
+// of their event's time).
+func (r repo) deliveriesBetween(ctx context.Context, orgID, webhookID string, since, until time.Time, limit int, start map[string]string) ([]deliveryItem, map[string]string, error) {
+	lo, hi := ulidBound(since, 0), ulidBound(until, 0xff)
+	page, err := r.s.QueryPage(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression: aws.String("PK = :pk AND SK BETWEEN :lo AND :hi"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: store.WebhookDeliveriesPK(orgID, webhookID)},
+			":lo": &types.AttributeValueMemberS{Value: store.WebhookDeliveryPrefix() + lo},
+			":hi": &types.AttributeValueMemberS{Value: store.WebhookDeliveryPrefix() + hi},
+		},
+	}, limit, start, []string{store.AttrPK, store.AttrSK})
+	if err != nil {
+		return nil, nil, err
+	}
+	items := make([]deliveryItem, 0, len(page.Items))
+	if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
+		return nil, nil, fmt.Errorf("webhooks: decode deliveries: %w", err)
+	}
+	return items, page.Next, nil
+}
+
+// ulidBound is the delivery id bounding a time: the smallest (fill 0) or
+// largest (fill 0xff) ULID of its millisecond.
+func ulidBound(t time.Time, fill byte) string {
+	var u ulid.ULID
+	_ = u.SetTime(ulid.Timestamp(t))
+	entropy := make([]byte, 10)
+	for i := range entropy {
+		entropy[i] = fill
+	}
+	_ = u.SetEntropy(entropy)
+	return ids.Delivery + "_" + u.String()
 }

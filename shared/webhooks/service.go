@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/errs"
 	"github.com/sendwell/sendwell/shared/ids"
@@ -26,12 +29,22 @@ type Service struct {
 	sealer *Sealer
 	policy safehttp.Policy
 	client *http.Client
+
+	// The webhook queue, where replays of a window go (nil: none).
+	q        SQSSender
+	queueURL string
 }
 
 // NewService returns the webhooks service. sealer seals the endpoints'
 // secrets; policy decides which URLs may be registered and called.
 func NewService(s *store.Store, clk clock.Clock, sealer *Sealer, policy safehttp.Policy) *Service {
 	return &Service{repo: repo{s}, clock: clk, sealer: sealer, policy: policy, client: policy.Client()}
+}
+
+// WithQueue gives the service the webhook queue, where it queues replays.
+func (s *Service) WithQueue(q SQSSender, queueURL string) *Service {
+	s.q, s.queueURL = q, queueURL
+	return s
 }
 
 // checkURL is the registration check: the shape, then the policy (with DNS).
@@ -337,4 +350,76 @@ func (s *Service) Delivery(ctx context.Context, orgID, id, deliveryID string) (*
 	}
 	d := it.api(true)
 	return &d, nil
+}
+
+// ReplayOne delivers a delivery's event to the endpoint again, now, as a
+// new delivery of one attempt (no retries: the caller sees its result).
+func (s *Service) ReplayOne(ctx context.Context, orgID, id, deliveryID string) (*Delivery, error) {
+	ep, err := s.repo.get(ctx, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	orig, err := s.repo.delivery(ctx, orgID, id, deliveryID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now().UTC()
+	d := replayOf(orig, ids.New(ids.Delivery, now), now)
+	a, _ := s.attemptWithRetryAfter(ctx, &ep, d.EventID, []byte(d.Payload), 1)
+	d.Attempts, d.UpdatedAt, d.Status = []Attempt{a}, a.At, DeliveryFailed
+	if a.StatusCode >= 200 && a.StatusCode < 300 {
+		d.Status = DeliverySucceeded
+	}
+	if err := s.repo.putDelivery(ctx, d); err != nil {
+		return nil, err
+	}
+	out := d.api(false)
+	return &out, nil
+}
+
+// replayOf is a new delivery of orig's event (the same event id, so a
+// receiver that keeps ids knows it), with id.
+func replayOf(orig deliveryItem, id string, now time.Time) deliveryItem {
+	d := deliveryItem{Type: DeliveryType, OrgID: orig.OrgID, WebhookID: orig.WebhookID, ID: id, EventID: orig.EventID,
+		EventType: orig.EventType, Status: DeliveryPending, Payload: orig.Payload, Attempts: []Attempt{}, ReplayOf: orig.ID,
+		CreatedAt: now, UpdatedAt: now, TTL: now.Add(DeliveryRetention).Unix()}
+	d.Key = store.WebhookDeliveryKey(orig.OrgID, orig.WebhookID, d.ID)
+	return d
+}
+
+// Replay accepts the replay of a window of the endpoint's events: the
+// worker delivers each again, oldest first, as new deliveries on the
+// schedule. Events are kept DeliveryRetention.
+func (s *Service) Replay(ctx context.Context, orgID, id string, req ReplayRequest) (*Replay, error) {
+	now := s.clock.Now().UTC()
+	if req.Since == nil {
+		return nil, errs.Required("since")
+	}
+	since, until := req.Since.UTC(), now
+	if req.Until != nil {
+		until = req.Until.UTC()
+	}
+	switch {
+	case since.Before(now.Add(-DeliveryRetention)):
+		return nil, errs.Invalid("since", "The 'since' field may be at most 30 days ago: events are kept 30 days.")
+	case !until.After(since):
+		return nil, errs.Invalid("until", "The 'until' field must be after 'since'.")
+	case until.After(now):
+		return nil, errs.Invalid("until", "The 'until' field must not be in the future.")
+	}
+	if _, err := s.repo.get(ctx, orgID, id); err != nil {
+		return nil, err
+	}
+	if s.q == nil {
+		return nil, errors.New("webhooks: no webhook queue for replays")
+	}
+	r := Replay{ID: ids.New(ids.Replay, now), WebhookID: id, Since: since, Until: until, Status: "queued"}
+	body, err := json.Marshal(message{Replay: &ReplayJob{OrgID: orgID, WebhookID: id, ReplayID: r.ID, Since: since, Until: until}})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &s.queueURL, MessageBody: aws.String(string(body))}); err != nil {
+		return nil, errs.NewUnavailable(1, fmt.Errorf("webhooks: queue the replay: %w", err))
+	}
+	return &r, nil
 }

@@ -26,7 +26,7 @@ func routes(d *platform.Deps, rt *httpx.Router) error {
 
 // ServiceFrom builds the service from a function's settings: the webhook
 // key (hashed to AES-256's 32 bytes, so any secret of 32 characters or more
-// serves) and WEBHOOK_ALLOWED_HOSTS.
+// serves), WEBHOOK_ALLOWED_HOSTS, and WEBHOOK_QUEUE_URL (where replays go).
 func ServiceFrom(d *platform.Deps) (*Service, error) {
 	if len(d.Config.WebhookKey) == 0 {
 		return nil, errors.New("webhooks: no webhook key (WEBHOOK_KEY or WEBHOOK_KEY_PARAMETER)")
@@ -40,7 +40,11 @@ func ServiceFrom(d *platform.Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewService(d.Store, d.Clock, sealer, policy), nil
+	svc := NewService(d.Store, d.Clock, sealer, policy)
+	if d.Config.WebhookQueueURL != "" {
+		svc.WithQueue(sqs.NewFromConfig(d.AWS), d.Config.WebhookQueueURL)
+	}
+	return svc, nil
 }
 
 // WorkerFunction is the webhook-worker function: the webhook queue's
@@ -54,6 +58,6 @@ var WorkerFunction = platform.Worker[platform.SQSHandler]{
 		if err != nil {
 			return nil, err
 		}
-		return NewWorker(svc, sqs.NewFromConfig(d.AWS), d.Config.WebhookQueueURL).Handle, nil
+		return NewWorker(svc, svc.q, d.Config.WebhookQueueURL).Handle, nil
 	},
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,12 +63,28 @@ type AttemptJob struct {
 	N          int    `json:"n"`
 }
 
+// ReplayJob asks the worker to deliver again an endpoint's events of a
+// window, oldest first, from Start (a page cursor) on.
+type ReplayJob struct {
+	OrgID     string            `json:"orgId"`
+	WebhookID string            `json:"webhookId"`
+	ReplayID  string            `json:"replayId"`
+	Since     time.Time         `json:"since"`
+	Until     time.Time         `json:"until"`
+	Start     map[string]string `json:"start,omitempty"`
+}
+
 // message is any message of the webhook queue: a domain event (Type set)
-// to fan out, or an attempt.
+// to fan out, an attempt, or a replay.
 type message struct {
 	DomainEvent
 	Attempt *AttemptJob `json:"attempt,omitempty"`
+	Replay  *ReplayJob  `json:"replay,omitempty"`
 }
+
+// replayPages bounds the pages of deliveries one replay message works
+// through before it queues the rest.
+const replayPages = 10
 
 // SQSSender is the part of the SQS client the worker uses.
 type SQSSender interface {
@@ -132,6 +149,8 @@ func (w *Worker) HandleBody(ctx context.Context, body string) error {
 	switch {
 	case m.Attempt != nil:
 		return w.attempt(ctx, *m.Attempt)
+	case m.Replay != nil:
+		return w.replay(ctx, *m.Replay)
 	case m.Type != "" && m.OrgID != "" && m.ID != "":
 		return w.fanOut(ctx, m.DomainEvent)
 	}
@@ -355,4 +374,62 @@ func (w *Worker) health(ctx context.Context, ep *endpointItem, a Attempt, ok boo
 		reason = "Every attempt failed for 5 days."
 	}
 	return w.svc.repo.countFailure(ctx, ep.OrgID, ep.ID, a.At, reason)
+}
+
+// replay makes a new delivery of each of the window's deliveries (not
+// test pings, not replays, only types the endpoint still subscribes to),
+// oldest first, and queues their first attempts; then the rest of the
+// window as another message. A copy of the message makes the same
+// deliveries (their ids come from the replay's and the original's).
+func (w *Worker) replay(ctx context.Context, j ReplayJob) error {
+	ep, err := w.svc.repo.get(ctx, j.OrgID, j.WebhookID)
+	if errors.Is(err, errs.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	now := w.svc.clock.Now().UTC()
+	for range replayPages {
+		page, next, err := w.svc.repo.deliveriesBetween(ctx, j.OrgID, j.WebhookID, j.Since, j.Until, 100, j.Start)
+		if err != nil {
+			return err
+		}
+		var jobs []AttemptJob
+		for _, orig := range page {
+			if orig.ReplayOf != "" || orig.EventType == TestPing || !Subscribes(ep.Events, orig.EventType) {
+				continue
+			}
+			d := replayOf(orig, replayDeliveryID(orig, j.ReplayID), now)
+			if err := w.svc.repo.putDelivery(ctx, d); err != nil && !errors.Is(err, errs.ErrConflict) {
+				return err
+			}
+			jobs = append(jobs, AttemptJob{OrgID: j.OrgID, WebhookID: j.WebhookID, DeliveryID: d.ID, N: 1})
+		}
+		if err := w.queue(ctx, jobs); err != nil {
+			return err
+		}
+		if next == nil {
+			return nil
+		}
+		j.Start = next
+	}
+	body, err := json.Marshal(message{Replay: &j})
+	if err != nil {
+		return err
+	}
+	_, err = w.q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &w.queueURL, MessageBody: aws.String(string(body))})
+	return err
+}
+
+// replayDeliveryID is the same for a replay and an original delivery
+// however often the replay's message arrives.
+func replayDeliveryID(orig deliveryItem, replayID string) string {
+	sum := sha256.Sum256([]byte(orig.ID + "/" + replayID))
+	var u ulid.ULID
+	if r, err := ulid.Parse(strings.TrimPrefix(replayID, ids.Replay+"_")); err == nil {
+		_ = u.SetTime(r.Time()) // listed with the replay, newest first
+	}
+	_ = u.SetEntropy(sum[:10])
+	return ids.Delivery + "_" + u.String()
 }

@@ -415,3 +415,62 @@ func sqsEvent(bodies []json.RawMessage) events.SQSEvent {
 	}
 	return ev
 }
+
+// A window's replay delivers again, oldest first, every event of the
+// window the endpoint was delivered and still subscribes to: not test
+// pings, not earlier replays, nothing outside the window. A copy of the
+// replay's message makes no more deliveries.
+func TestAReplayDeliversTheWindowAgain(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.svc.WithQueue(f.q, f.queue)
+	tg := newTarget(t, http.StatusOK)
+	id, _ := f.endpoint(tg.URL, "contact.created", "contact.updated")
+	var want []string // event ids, oldest first
+	for i, typ := range []string{"contact.created", "contact.updated", "contact.created", "contact.updated"} {
+		e := f.event(typ)
+		f.handle(e)
+		if i >= 1 && typ == "contact.created" {
+			want = append(want, e.ID)
+		}
+		f.clk.Advance(time.Minute)
+	}
+	_, err := f.svc.Test(ctx, f.org, id) // a ping in the window: not replayed
+	require.NoError(t, err)
+	f.jobs()
+	_, err = f.svc.Update(ctx, f.org, id, UpdateRequest{Events: &[]string{"contact.created"}}) // no longer contact.updated
+	require.NoError(t, err)
+
+	since := t0.Add(time.Minute) // the first event is before the window
+	r, err := f.svc.Replay(ctx, f.org, id, ReplayRequest{Since: &since})
+	require.NoError(t, err)
+	assert.Regexp(t, `^rpl_`, r.ID)
+	res, err := f.q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &f.queue, MaxNumberOfMessages: 10})
+	require.NoError(t, err)
+	require.Len(t, res.Messages, 1)
+	replay := *res.Messages[0].Body
+	_, err = f.q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &f.queue, ReceiptHandle: res.Messages[0].ReceiptHandle})
+	require.NoError(t, err)
+
+	require.NoError(t, f.w.HandleBody(ctx, replay))
+	require.NoError(t, f.w.HandleBody(ctx, replay)) // a copy
+	jobs := f.jobs()
+	var got []string
+	seen := map[string]bool{}
+	for _, j := range jobs {
+		d := f.delivery(id, j.DeliveryID)
+		assert.NotEmpty(t, d.ReplayOf)
+		if !seen[d.ID] {
+			got = append(got, d.EventID)
+			seen[d.ID] = true
+		}
+	}
+	assert.Equal(t, want, got, "the window's contact.created events, oldest first, once each")
+
+	// Bad windows.
+	old := t0.Add(-31 * 24 * time.Hour)
+	_, err = f.svc.Replay(ctx, f.org, id, ReplayRequest{Since: &old})
+	assert.ErrorContains(t, err, "30 days")
+	_, err = f.svc.Replay(ctx, f.org, id, ReplayRequest{})
+	assert.Error(t, err)
+}
