@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: run test check-tools fmt-check vet lint unit bench bench-import bench-send bench-segments bench-preview
+.PHONY: run test check-tools fmt-check vet lint unit bench bench-import bench-send bench-segments bench-preview bench-webhooks
 
 # The moto the local stack's launcher (shared/localaws/moto_server.py) is
 # written against: read from the launcher, so the pin lives in one place.
@@ -52,6 +52,10 @@ bench-send:
 # Segments through make run: freshness of SEGMENT_CHANGES changes (100); a build and previews over SEGMENT_CONTACTS (2000; 10000 takes about 12 minutes).
 bench-segments:
 	$(GO) test -run '^$$' -bench 'Segment(Freshness|Build)ThroughMakeRun' -benchtime 1x -timeout 90m ./infra/local/
+
+# Webhooks through make run: from a contact change to the receiver's 2xx, over WEBHOOK_CHANGES changes (50).
+bench-webhooks:
+	$(GO) test -run '^$$' -bench 'WebhookLatencyThroughMakeRun' -benchtime 1x -timeout 30m ./infra/local/
 
 # Previews over PREVIEW_CONTACTS contacts (100000, the most a preview evaluates; about 3 minutes).
 bench-preview:

@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -125,4 +128,57 @@ func TestMakeRunDeliversWebhooks(t *testing.T) {
 	}, 30*time.Second, 100*time.Millisecond, "a failed attempt, and the next one scheduled")
 	_, ok := rc.find("failing@example.com")
 	assert.True(t, ok, "the failed attempt reached the receiver")
+}
+
+// BenchmarkWebhookLatencyThroughMakeRun measures, through make run's own
+// stream follower, webhook queue and worker, the time from the API call
+// that creates a contact to the receiver's 2xx for its contact.created,
+// over WEBHOOK_CHANGES contacts (50), one at a time.
+//
+//	make bench-webhooks
+func BenchmarkWebhookLatencyThroughMakeRun(b *testing.B) {
+	changes := envInt("WEBHOOK_CHANGES", 50)
+	moto, err := localaws.StartMoto(0)
+	require.NoError(b, err)
+	b.Cleanup(moto.Stop)
+	b.Setenv("AWS_ENDPOINT_URL", moto.Endpoint)
+	b.Setenv("TABLE_NAME", "bench-webhooks")
+	b.Setenv("RATE_LIMIT_PER_MINUTE", "1000000")
+	b.Setenv("OUTBOX_DIR", b.TempDir())
+	base, key, stop := start(b)
+	defer stop()
+	post := func(path, body string) (int, map[string]any) {
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(b, err)
+		defer res.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&out)
+		return res.StatusCode, out
+	}
+	rc := newHookReceiver(b)
+	code, out := post("/api/webhooks", `{"url":"`+rc.URL+`","events":["contact.created"]}`)
+	require.Equal(b, http.StatusCreated, code, out)
+	for b.Loop() {
+		lat := make([]time.Duration, 0, changes)
+		for i := range changes {
+			email := fmt.Sprintf("latency%d@example.com", i)
+			start := time.Now()
+			code, out := post("/api/contacts", `{"email":"`+email+`"}`)
+			require.Equal(b, http.StatusCreated, code, out)
+			var got hookGot
+			require.Eventually(b, func() bool {
+				var ok bool
+				got, ok = rc.find(email)
+				return ok
+			}, 30*time.Second, 5*time.Millisecond)
+			lat = append(lat, got.at.Sub(start))
+		}
+		slices.Sort(lat)
+		p50, p95 := lat[len(lat)/2], lat[len(lat)*95/100]
+		b.ReportMetric(float64(p50.Milliseconds()), "p50-ms")
+		b.ReportMetric(float64(p95.Milliseconds()), "p95-ms")
+		fmt.Fprintf(os.Stderr, "contact change to the receiver's 2xx over %d changes: p50 %s, p95 %s\n", changes, p50, p95)
+	}
 }
