@@ -39,19 +39,29 @@ const (
 	EventTracked        = "event.tracked"
 	SegmentEntered      = "segment.entered"
 	SegmentExited       = "segment.exited"
-	EmailDelivered      = "email.delivered"
-	EmailOpened         = "email.opened"
-	EmailClicked        = "email.clicked"
-	EmailBounced        = "email.bounced"
+	EmailSent            = "email.sent"
+	EmailDeliveryDelayed = "email.delivery_delayed"
+	EmailDelivered       = "email.delivered"
+	EmailOpened          = "email.opened"
+	EmailClicked         = "email.clicked"
+	EmailBounced         = "email.bounced"
+	EmailComplained      = "email.complained"
+	EmailFailed          = "email.failed"
 )
 
-// emailEvents are the send statuses whose arrival is news for segments
-// (email conditions), and the domain event each becomes.
+// emailEvents are the send statuses whose arrival is news (for segments'
+// email conditions and for webhooks), and the domain event each becomes.
+// A send SES rejected failed as surely as one that could not be sent.
 var emailEvents = map[string]string{
-	sends.Delivered: EmailDelivered,
-	sends.Opened:    EmailOpened,
-	sends.Clicked:   EmailClicked,
-	sends.Bounced:   EmailBounced,
+	sends.Sent:            EmailSent,
+	sends.DeliveryDelayed: EmailDeliveryDelayed,
+	sends.Delivered:       EmailDelivered,
+	sends.Opened:          EmailOpened,
+	sends.Clicked:         EmailClicked,
+	sends.Bounced:         EmailBounced,
+	sends.Complained:      EmailComplained,
+	sends.Failed:          EmailFailed,
+	sends.Rejected:        EmailFailed,
 }
 
 // Item types of the segments group, read here by their attribute names so
@@ -165,7 +175,7 @@ func translate(rec Record) (output, error) {
 			return output{}, err
 		}
 		if ev != nil {
-			add(ev.typ, ev.orgID, ev.data.ContactID, ev.data, nil)
+			add(ev.typ, ev.orgID, ev.contactID, ev.data, nil)
 		}
 	case segmentMemberType:
 		var m memberImage
@@ -205,40 +215,32 @@ type memberImage struct {
 	EnteredAt time.Time `dynamodbav:"enteredAt"`
 }
 
-// Engagement is the data of the email.* events: a contact's send reached a
-// status at At (the send's statusAt).
-type Engagement struct {
-	ContactID  string    `json:"contactId"`
-	SendID     string    `json:"sendId"`
-	TemplateID string    `json:"templateId,omitempty"`
-	At         time.Time `json:"at"`
-}
-
 type emailEv struct {
 	typ, orgID string
-	data       Engagement
+	contactID  string
+	data       sends.Send
 }
 
-// emailEvent is the email.* event of a send that has just moved to
-// delivered, opened, clicked or bounced. Sends to an address with no
-// contact are no segment's business, and make none.
+// emailEvent is the email.* event of a send whose status just moved to one
+// of emailEvents: its data the send as the API shows it (without its
+// timeline), whether it has a contact or not.
 func emailEvent(rec Record) (*emailEv, error) {
 	if rec.EventName != Modify {
 		return nil, nil
 	}
-	var old, cur sendImage
+	var old sendImage
 	if err := decode(rec.Old, &old); err != nil {
 		return nil, err
 	}
+	var cur sends.Item
 	if err := decode(rec.New, &cur); err != nil {
 		return nil, err
 	}
 	typ, ok := emailEvents[cur.Status]
-	if !ok || old.Status == cur.Status || cur.ContactID == "" {
+	if !ok || old.Status == cur.Status {
 		return nil, nil
 	}
-	return &emailEv{typ: typ, orgID: cur.OrgID,
-		data: Engagement{ContactID: cur.ContactID, SendID: cur.ID, TemplateID: cur.TemplateID, At: cur.StatusAt}}, nil
+	return &emailEv{typ: typ, orgID: cur.OrgID, contactID: cur.ContactID, data: cur.API()}, nil
 }
 
 // SegmentRef names a segment in a segment job.

@@ -129,16 +129,20 @@ func TestMembershipsBecomeSegmentEnteredAndExited(t *testing.T) {
 	assert.Empty(t, drain(t, env, p.SegmentQueueURL), "memberships make no segment jobs")
 }
 
-// A send to a contact that moves to delivered, opened, clicked or bounced
-// is email.<status>, with the contact, the send, its template and when;
-// other moves, a send to an address with no contact, and a change that
-// leaves the status alone (a second open) are not.
-func TestSendEngagementBecomesEmailEvents(t *testing.T) {
+// A send whose status moves to sent, delivery_delayed, delivered, opened,
+// clicked, bounced, complained, failed or rejected is email.<status>
+// (rejected: email.failed), its data the send as the API shows it, with a
+// contact or without; other moves, and a change that leaves the status
+// alone (a second open), are not.
+func TestSendStatusesBecomeEmailEvents(t *testing.T) {
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	img := func(status, contactID string) map[string]types.AttributeValue {
+	item := func(status, contactID string) sends.Item {
 		it := sends.Item{OrgID: org, ID: "msg_01JAAAAAAAAAAAAAAAAAAAAAAA", Status: status, StatusAt: at, To: "ada@example.com",
 			ContactID: contactID, TemplateID: "welcome", Kind: sends.Marketing, CreatedAt: at.Add(-time.Hour)}
 		it.SetKeys()
+		return it
+	}
+	img := func(it sends.Item) map[string]types.AttributeValue {
 		av, err := attributevalue.MarshalMap(it)
 		require.NoError(t, err)
 		return av
@@ -149,20 +153,25 @@ func TestSendEngagementBecomesEmailEvents(t *testing.T) {
 		contactID string
 		want      string // "" for no event
 	}{
+		{"sent", sends.Sending, sends.Sent, contact, changes.EmailSent},
+		{"delayed", sends.Sent, sends.DeliveryDelayed, contact, changes.EmailDeliveryDelayed},
 		{"delivered", sends.Sent, sends.Delivered, contact, changes.EmailDelivered},
 		{"opened", sends.Delivered, sends.Opened, contact, changes.EmailOpened},
 		{"clicked", sends.Opened, sends.Clicked, contact, changes.EmailClicked},
 		{"clicked before any open", sends.Delivered, sends.Clicked, contact, changes.EmailClicked},
 		{"bounced", sends.Sent, sends.Bounced, contact, changes.EmailBounced},
-		{"sent is not engagement", sends.Sending, sends.Sent, contact, ""},
-		{"complained is not an email condition", sends.Delivered, sends.Complained, contact, ""},
+		{"complained", sends.Delivered, sends.Complained, contact, changes.EmailComplained},
+		{"failed", sends.Sending, sends.Failed, contact, changes.EmailFailed},
+		{"rejected", sends.Sending, sends.Rejected, contact, changes.EmailFailed},
+		{"no contact", sends.Sent, sends.Delivered, "", changes.EmailDelivered},
+		{"queued is no news", sends.Scheduled, sends.Queued, contact, ""},
 		{"a second open leaves the status", sends.Opened, sends.Opened, contact, ""},
-		{"no contact", sends.Sent, sends.Delivered, "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			cur := item(c.new, c.contactID)
 			evs, err := changes.Translate(changes.Record{EventID: "ev", EventName: changes.Modify, At: at.Add(time.Second),
-				Old: img(c.old, c.contactID), New: img(c.new, c.contactID)})
+				Old: img(item(c.old, c.contactID)), New: img(cur)})
 			require.NoError(t, err)
 			if c.want == "" {
 				assert.Empty(t, evs)
@@ -171,14 +180,17 @@ func TestSendEngagementBecomesEmailEvents(t *testing.T) {
 			require.Len(t, evs, 1)
 			assert.Equal(t, c.want, evs[0].Type)
 			assert.Equal(t, org, evs[0].OrgID)
+			assert.Equal(t, c.contactID, evs[0].ContactID, "grouped by its contact, or by the tenant")
 			b, err := json.Marshal(evs[0].Data)
 			require.NoError(t, err)
-			assert.JSONEq(t, `{"contactId":"`+contact+`","sendId":"msg_01JAAAAAAAAAAAAAAAAAAAAAAA","templateId":"welcome","at":"2026-12-01T10:00:00Z"}`, string(b))
+			want, err := json.Marshal(cur.API())
+			require.NoError(t, err)
+			assert.JSONEq(t, string(want), string(b), "the send as the API shows it")
 		})
 	}
-	evs, err := changes.Translate(changes.Record{EventID: "ins", EventName: changes.Insert, New: img(sends.Queued, contact)})
+	evs, err := changes.Translate(changes.Record{EventID: "ins", EventName: changes.Insert, New: img(item(sends.Queued, contact))})
 	require.NoError(t, err)
-	assert.Empty(t, evs, "a new send is no engagement")
+	assert.Empty(t, evs, "a new send is no news")
 }
 
 // A segment created, or given a new definition, is a build job on the
