@@ -32,13 +32,13 @@ import (
 
 // Domain event types.
 const (
-	ContactCreated      = "contact.created"
-	ContactUpdated      = "contact.updated"
-	ContactDeleted      = "contact.deleted"
-	ContactUnsubscribed = "contact.unsubscribed"
-	EventTracked        = "event.tracked"
-	SegmentEntered      = "segment.entered"
-	SegmentExited       = "segment.exited"
+	ContactCreated       = "contact.created"
+	ContactUpdated       = "contact.updated"
+	ContactDeleted       = "contact.deleted"
+	ContactUnsubscribed  = "contact.unsubscribed"
+	EventTracked         = "event.tracked"
+	SegmentEntered       = "segment.entered"
+	SegmentExited        = "segment.exited"
 	EmailSent            = "email.sent"
 	EmailDeliveryDelayed = "email.delivery_delayed"
 	EmailDelivered       = "email.delivered"
