@@ -21,6 +21,7 @@ import (
 	"github.com/sendwell/sendwell/shared/segments/worker"
 	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/testenv"
+	"github.com/sendwell/sendwell/shared/webhooks"
 )
 
 // The sample events in events/<function>/ are fed to each function's real
@@ -76,6 +77,10 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 		{"segments/list-contact-segments.json", 200}, // the contact create-contact.json made, in no segment
 		{"segments/preview-segment.json", 200},
 		{"segments/delete-segment.json", 204},
+		{"webhooks/create-webhook.json", 201}, // 127.0.0.1 is an allowed host here, as under make run
+		{"webhooks/create-webhook-metadata-url.json", 400},
+		{"webhooks/list-webhooks.json", 200},
+		{"webhooks/list-webhook-event-types.json", 200},
 		{"contacts/delete-contact.json", 204},
 		{"templates/put-template.json", 201},
 		{"templates/put-template-invalid-mjml.json", 422},
@@ -113,6 +118,7 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 		{"changes/send-queued.json", 0},
 		{"changes/segment-member-entered.json", 0},
 		{"segment-worker/event-tracked.json", 0},
+		{"webhook-worker/domain-event.json", 0},
 		{"send-worker/send-job.json", 0},
 		{"ses-events/email-delivered.json", 0},
 		{"ses-events/email-bounced.json", 0},
@@ -165,6 +171,9 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 				return
 			case "segment-worker/event-tracked.json":
 				sampleSegmentWorker(t, a, s, raw)
+				return
+			case "webhook-worker/domain-event.json":
+				sampleWebhookWorker(t, a, raw)
 				return
 			case "send-worker/send-job.json":
 				sampleSendJob(t, a, s, raw)
@@ -367,4 +376,20 @@ func sampleSegmentWorker(t *testing.T, a *api, s session, raw []byte) {
 	res, err := h(t.Context(), ev)
 	require.NoError(t, err)
 	assert.Empty(t, res.BatchItemFailures)
+}
+
+// sampleWebhookWorker: a domain event, as the changes function sends it to
+// the webhook queue, through the webhook worker's entry point. Its org (the
+// placeholder's) has no endpoints: one read of their version, nothing else.
+func sampleWebhookWorker(t *testing.T, a *api, raw []byte) {
+	var ev events.SQSEvent
+	require.NoError(t, json.Unmarshal(raw, &ev))
+	require.NotEmpty(t, a.deps.Config.WebhookQueueURL, "the harness's webhook queue")
+	h, err := webhooks.WorkerFunction.Build(a.deps)
+	require.NoError(t, err)
+	a.env.Counter.Reset()
+	res, err := h(t.Context(), ev)
+	require.NoError(t, err)
+	assert.Empty(t, res.BatchItemFailures)
+	assert.Equal(t, map[string]int{"DynamoDB.GetItem": 1}, a.env.Counter.Snapshot(), "the endpoints' version, and nothing to deliver")
 }
