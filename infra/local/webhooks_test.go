@@ -128,6 +128,17 @@ func TestMakeRunDeliversWebhooks(t *testing.T) {
 	}, 30*time.Second, 100*time.Millisecond, "a failed attempt, and the next one scheduled")
 	_, ok := rc.find("failing@example.com")
 	assert.True(t, ok, "the failed attempt reached the receiver")
+
+	// The receiver is back: a replay of the failed delivery succeeds now.
+	rc.mu.Lock()
+	rc.status = http.StatusOK
+	rc.mu.Unlock()
+	_, out = call("GET", "/api/webhooks/"+hook+"/deliveries?status=pending", "")
+	pending := out["data"].([]any)
+	require.NotEmpty(t, pending)
+	code, out = call("POST", "/api/webhooks/"+hook+"/deliveries/"+pending[0].(map[string]any)["id"].(string)+"/replay", "")
+	require.Equal(t, http.StatusOK, code, out)
+	assert.Equal(t, "succeeded", out["status"])
 }
 
 // BenchmarkWebhookLatencyThroughMakeRun measures, through make run's own
