@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/sendwell/sendwell/shared/contacts"
+	"github.com/sendwell/sendwell/shared/imports/importitem"
 	"github.com/sendwell/sendwell/shared/sends"
 	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/tracking"
@@ -47,6 +48,7 @@ const (
 	EmailBounced         = "email.bounced"
 	EmailComplained      = "email.complained"
 	EmailFailed          = "email.failed"
+	ImportCompleted      = "import.completed"
 )
 
 // emailEvents are the send statuses whose arrival is news (for segments'
@@ -164,6 +166,20 @@ func translate(rec Record) (output, error) {
 			return output{}, err
 		}
 		add(EventTracked, ev.OrgID, ev.ContactID, ev.API(), nil)
+	case importitem.ItemType:
+		if rec.EventName != Modify {
+			return output{}, nil
+		}
+		var old, cur importitem.Item
+		if err := decode(rec.Old, &old); err != nil {
+			return output{}, err
+		}
+		if err := decode(rec.New, &cur); err != nil {
+			return output{}, err
+		}
+		if cur.Status == importitem.StatusCompleted && old.Status != importitem.StatusCompleted {
+			add(ImportCompleted, cur.OrgID, "", cur.API(), nil)
+		}
 	case sends.ItemType:
 		job, err := sendJob(rec)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sendwell/sendwell/shared/changes"
 	"github.com/sendwell/sendwell/shared/contacts"
+	"github.com/sendwell/sendwell/shared/imports/importitem"
 	"github.com/sendwell/sendwell/shared/sends"
 	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/testenv"
@@ -181,4 +182,32 @@ func TestSampleSendRecordQueuesItsJob(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, out.BatchItemFailures)
 	assert.Equal(t, []sends.Job{{OrgID: "org_01J00000000000000000000000", SendID: "msg_01J00000000000000000000000"}}, jobs(t, drain(t, env, url)))
+}
+
+// An import that finishes its file is import.completed, once, its data the
+// import as the API shows it; its progress along the way is not news.
+func TestAFinishedImportIsImportCompleted(t *testing.T) {
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	img := func(status string, processed int) map[string]types.AttributeValue {
+		it := importitem.Item{Type: importitem.ItemType, OrgID: org, ID: "imp_01JAAAAAAAAAAAAAAAAAAAAAAA", Status: status, Total: 3,
+			Processed: processed, Created: processed, CreatedAt: at}
+		it.Key = store.ImportKey(org, it.ID)
+		av, err := attributevalue.MarshalMap(it)
+		require.NoError(t, err)
+		return av
+	}
+	evs, err := changes.Translate(changes.Record{EventID: "p", EventName: changes.Modify, Old: img(importitem.StatusRunning, 1), New: img(importitem.StatusRunning, 2)})
+	require.NoError(t, err)
+	assert.Empty(t, evs, "progress is not news")
+	evs, err = changes.Translate(changes.Record{EventID: "c", EventName: changes.Modify, Old: img(importitem.StatusRunning, 2), New: img(importitem.StatusCompleted, 3)})
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	assert.Equal(t, changes.ImportCompleted, evs[0].Type)
+	b, err := json.Marshal(evs[0].Data)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"id":"imp_01JAAAAAAAAAAAAAAAAAAAAAAA","status":"completed","total":3,"processed":3,"created":3,"updated":0,"failed":0,
+		"errors":[],"failureReason":null,"createdAt":"2026-12-01T10:00:00Z","startedAt":null,"completedAt":null}`, string(b))
+	evs, err = changes.Translate(changes.Record{EventID: "again", EventName: changes.Modify, Old: img(importitem.StatusCompleted, 3), New: img(importitem.StatusCompleted, 3)})
+	require.NoError(t, err)
+	assert.Empty(t, evs, "once")
 }
