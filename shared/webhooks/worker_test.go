@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -473,4 +474,30 @@ func TestAReplayDeliversTheWindowAgain(t *testing.T) {
 	assert.ErrorContains(t, err, "30 days")
 	_, err = f.svc.Replay(ctx, f.org, id, ReplayRequest{})
 	assert.Error(t, err)
+}
+
+// A payload over 64 KB carries a link instead of the resource; an endpoint
+// whose attempts have all failed for 5 days is disabled, whatever its count.
+func TestLargePayloadsAndFiveDaysOfFailures(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	tg := newTarget(t, http.StatusInternalServerError)
+	id, _ := f.endpoint(tg.URL, "*")
+
+	big := f.event("contact.updated")
+	big.Data = json.RawMessage(`{"id":"cnt_01KGFKWWE07N48AVVX159Z8WWJ","properties":{"notes":"` + strings.Repeat("x", 70<<10) + `"}}`)
+	f.handle(big)
+	job := f.jobs()[0]
+	d := f.delivery(id, job.DeliveryID)
+	assert.Less(t, len(d.Payload), 1024)
+	assert.Contains(t, d.Payload, `"truncated":true`)
+	assert.Contains(t, d.Payload, `"id":"cnt_01KGFKWWE07N48AVVX159Z8WWJ"`, "the link names the resource")
+
+	require.NoError(t, f.svc.repo.countFailure(ctx, f.org, id, t0.Add(-MaxFailingFor), "")) // failing since 5 days ago
+	f.handle(message{Attempt: &job})
+	ep, err := f.svc.repo.get(ctx, f.org, id)
+	require.NoError(t, err)
+	assert.Equal(t, StatusDisabled, ep.Status)
+	assert.Contains(t, ep.DisabledReason, "5 days")
+	assert.Equal(t, 2, ep.Failures)
 }
