@@ -25,14 +25,18 @@ var groups = map[string][]string{
 	"messages":  {"shared/messages", "shared/sends"},
 	"segments":  {"shared/segments"},
 	"webhooks":  {"shared/webhooks"},
+	// A sending domain as stored and shown, without the domains group's SES
+	// client: the changes function reads it for domain.verified.
+	"domain-item": {"shared/domains/domainitem"},
 	// How template versions are stored: written by templates, read by the
 	// messages functions, which must not link mjml-go.
 	"template-store": {"shared/templates/stored"},
 }
 
 // functionGroups says which groups each function may link. The changes
-// function translates contact and event items into domain events, so it
-// reads the contacts group's item types, and it queues new sends, so it
+// function translates contact, event, import and domain items into domain
+// events, so it reads the contacts group's item types and the domain item
+// (not the domains group, which links SES), and it queues new sends, so it
 // reads the send item (shared/sends). The messages functions read template
 // versions through the template store, never the templates group (mjml-go);
 // ses-events and the public links unsubscribe contacts through the contacts
@@ -41,10 +45,10 @@ var functionGroups = map[string][]string{
 	"auth":          {"auth"},
 	"contacts":      {"contacts"},
 	"import-worker": {"contacts"},
-	"changes":       {"changes", "contacts", "messages"},
+	"changes":       {"changes", "contacts", "messages", "domain-item"},
 	"public":        {"messages", "contacts"},
 	"templates":     {"templates", "template-store"},
-	"domains":       {"domains"},
+	"domains":       {"domains", "domain-item"},
 	"messages":      {"messages", "template-store"},
 	"send-worker":   {"messages", "template-store"},
 	"ses-events":    {"messages", "contacts"},

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/sendwell/sendwell/shared/contacts"
+	"github.com/sendwell/sendwell/shared/domains/domainitem"
 	"github.com/sendwell/sendwell/shared/imports/importitem"
 	"github.com/sendwell/sendwell/shared/sends"
 	"github.com/sendwell/sendwell/shared/store"
@@ -49,6 +50,7 @@ const (
 	EmailComplained      = "email.complained"
 	EmailFailed          = "email.failed"
 	ImportCompleted      = "import.completed"
+	DomainVerified       = "domain.verified"
 )
 
 // emailEvents are the send statuses whose arrival is news (for segments'
@@ -166,6 +168,20 @@ func translate(rec Record) (output, error) {
 			return output{}, err
 		}
 		add(EventTracked, ev.OrgID, ev.ContactID, ev.API(), nil)
+	case domainitem.ItemType:
+		if rec.EventName != Modify {
+			return output{}, nil
+		}
+		var old, cur domainitem.Item
+		if err := decode(rec.Old, &old); err != nil {
+			return output{}, err
+		}
+		if err := decode(rec.New, &cur); err != nil {
+			return output{}, err
+		}
+		if cur.Status == domainitem.StatusVerified && old.Status != domainitem.StatusVerified {
+			add(DomainVerified, cur.OrgID, "", cur.API(), nil)
+		}
 	case importitem.ItemType:
 		if rec.EventName != Modify {
 			return output{}, nil

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sendwell/sendwell/shared/changes"
 	"github.com/sendwell/sendwell/shared/contacts"
+	"github.com/sendwell/sendwell/shared/domains/domainitem"
 	"github.com/sendwell/sendwell/shared/imports/importitem"
 	"github.com/sendwell/sendwell/shared/sends"
 	"github.com/sendwell/sendwell/shared/store"
@@ -208,6 +209,33 @@ func TestAFinishedImportIsImportCompleted(t *testing.T) {
 	assert.JSONEq(t, `{"id":"imp_01JAAAAAAAAAAAAAAAAAAAAAAA","status":"completed","total":3,"processed":3,"created":3,"updated":0,"failed":0,
 		"errors":[],"failureReason":null,"createdAt":"2026-12-01T10:00:00Z","startedAt":null,"completedAt":null}`, string(b))
 	evs, err = changes.Translate(changes.Record{EventID: "again", EventName: changes.Modify, Old: img(importitem.StatusCompleted, 3), New: img(importitem.StatusCompleted, 3)})
+	require.NoError(t, err)
+	assert.Empty(t, evs, "once")
+}
+
+// A domain that becomes verified is domain.verified, once, its data the
+// domain as the API shows it.
+func TestAVerifiedDomainIsDomainVerified(t *testing.T) {
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	img := func(status string) map[string]types.AttributeValue {
+		it := domainitem.Item{Type: domainitem.ItemType, OrgID: org, ID: "dom_01JAAAAAAAAAAAAAAAAAAAAAAA", Name: "example.com",
+			MailFromDomain: "mail.example.com", Status: status, CreatedAt: at,
+			Records: []domainitem.RecordItem{{Type: "MX", Name: "mail.example.com", Value: "feedback-smtp.eu-west-1.amazonses.com", Priority: 10, Purpose: "mail-from-mx", Status: status}}}
+		it.Key = store.DomainKey(org, it.ID)
+		av, err := attributevalue.MarshalMap(it)
+		require.NoError(t, err)
+		return av
+	}
+	evs, err := changes.Translate(changes.Record{EventID: "v", EventName: changes.Modify, Old: img(domainitem.StatusPending), New: img(domainitem.StatusVerified)})
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	assert.Equal(t, changes.DomainVerified, evs[0].Type)
+	b, err := json.Marshal(evs[0].Data)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"id":"dom_01JAAAAAAAAAAAAAAAAAAAAAAA","name":"example.com","status":"verified","mailFromDomain":"mail.example.com",
+		"createdAt":"2026-12-01T10:00:00Z","lastCheckedAt":null,
+		"records":[{"type":"MX","name":"mail.example.com","value":"feedback-smtp.eu-west-1.amazonses.com","priority":10,"purpose":"mail-from-mx","status":"verified"}]}`, string(b))
+	evs, err = changes.Translate(changes.Record{EventID: "again", EventName: changes.Modify, Old: img(domainitem.StatusVerified), New: img(domainitem.StatusVerified)})
 	require.NoError(t, err)
 	assert.Empty(t, evs, "once")
 }

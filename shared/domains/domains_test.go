@@ -38,7 +38,7 @@ func TestApplyMapsSESStatuses(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			it := item{Records: records("example.com", "mail.example.com", "eu-west-1", []string{"a", "b", "c"})}
-			it.apply(c.c, now)
+			apply(&it, c.c, now)
 			assert.Equal(t, c.domain, it.Status)
 			require.NotNil(t, it.LastCheckedAt)
 			assert.Equal(t, now, *it.LastCheckedAt)

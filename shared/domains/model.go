@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sendwell/sendwell/shared/domains/domainitem"
 	"github.com/sendwell/sendwell/shared/store"
 )
 
@@ -16,11 +17,11 @@ const idPrefix = "dom"
 
 // Statuses of a domain and of each of its records.
 const (
-	StatusPending  = "pending"
-	StatusVerified = "verified"
-	StatusFailed   = "failed"
+	StatusPending  = domainitem.StatusPending
+	StatusVerified = domainitem.StatusVerified
+	StatusFailed   = domainitem.StatusFailed
 	// StatusUnchecked is the status of a record SES does not check (DMARC).
-	StatusUnchecked = "unchecked"
+	StatusUnchecked = domainitem.StatusUnchecked
 )
 
 // Purposes of the DNS records.
@@ -35,28 +36,16 @@ const (
 // none: mail.<domain>.
 const DefaultMailFromSubdomain = "mail"
 
-// Domain is a sending domain as the API shows it.
-type Domain struct {
-	ID             string     `json:"id"`
-	Name           string     `json:"name"`
-	Status         string     `json:"status"`
-	Records        []Record   `json:"records"`
-	MailFromDomain string     `json:"mailFromDomain"`
-	CreatedAt      time.Time  `json:"createdAt"`
-	LastCheckedAt  *time.Time `json:"lastCheckedAt"`
-}
-
-// Record is one DNS record the domain's owner must publish (or, when
-// Recommended, should).
-type Record struct {
-	Type        string `json:"type"`
-	Name        string `json:"name"`
-	Value       string `json:"value"`
-	Priority    *int   `json:"priority,omitempty"`
-	Purpose     string `json:"purpose"`
-	Status      string `json:"status"`
-	Recommended bool   `json:"recommended,omitempty"`
-}
+// The domain's item and its API form live in domainitem, which links no
+// SES client, so the changes function can read them.
+type (
+	// Domain is a sending domain as the API shows it.
+	Domain = domainitem.Domain
+	// Record is one DNS record the domain's owner must publish.
+	Record     = domainitem.Record
+	item       = domainitem.Item
+	recordItem = domainitem.RecordItem
+)
 
 // CreateRequest is the body of POST /api/domains.
 type CreateRequest struct {
@@ -85,54 +74,14 @@ func (r *CreateRequest) Validate() error {
 	return nil
 }
 
-// item is a domain as stored, in its tenant's partition.
-type item struct {
-	store.Key
-	Type           string       `dynamodbav:"type"`
-	OrgID          string       `dynamodbav:"orgId"`
-	ID             string       `dynamodbav:"id"`
-	Name           string       `dynamodbav:"name"`
-	MailFromDomain string       `dynamodbav:"mailFromDomain"`
-	Status         string       `dynamodbav:"status"`
-	Records        []recordItem `dynamodbav:"records"`
-	CreatedAt      time.Time    `dynamodbav:"createdAt"`
-	LastCheckedAt  *time.Time   `dynamodbav:"lastCheckedAt"`
-	Version        int          `dynamodbav:"version"`
-}
-
 // itemType marks domain items (the stream consumer tells items apart by it).
-const itemType = "domain"
-
-// recordItem is a Record as stored.
-type recordItem struct {
-	Type        string `dynamodbav:"type"`
-	Name        string `dynamodbav:"name"`
-	Value       string `dynamodbav:"value"`
-	Priority    int    `dynamodbav:"priority,omitempty"`
-	Purpose     string `dynamodbav:"purpose"`
-	Status      string `dynamodbav:"status"`
-	Recommended bool   `dynamodbav:"recommended,omitempty"`
-}
+const itemType = domainitem.ItemType
 
 // claimItem is the global claim of a domain name by one tenant.
 type claimItem struct {
 	store.Key
 	OrgID    string `dynamodbav:"orgId"`
 	DomainID string `dynamodbav:"domainId"`
-}
-
-// API is the domain as the API shows it.
-func (it *item) API() Domain {
-	d := Domain{ID: it.ID, Name: it.Name, Status: it.Status, MailFromDomain: it.MailFromDomain,
-		CreatedAt: it.CreatedAt, LastCheckedAt: it.LastCheckedAt, Records: make([]Record, 0, len(it.Records))}
-	for _, r := range it.Records {
-		rec := Record{Type: r.Type, Name: r.Name, Value: r.Value, Purpose: r.Purpose, Status: r.Status, Recommended: r.Recommended}
-		if r.Priority != 0 {
-			rec.Priority = &r.Priority
-		}
-		d.Records = append(d.Records, rec)
-	}
-	return d
 }
 
 // records are the DNS records of a new domain, all pending (DMARC
@@ -163,7 +112,7 @@ type check struct {
 }
 
 // apply sets the domain's and each record's status from what SES says.
-func (it *item) apply(c check, now time.Time) {
+func apply(it *item, c check, now time.Time) {
 	dkim, mailFrom := sesStatus(c.DKIMStatus), sesStatus(c.MailFromStatus)
 	if c.Missing {
 		dkim, mailFrom = StatusFailed, StatusFailed

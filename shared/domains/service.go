@@ -146,7 +146,7 @@ func (s *Service) Verify(ctx context.Context, orgID, id string) (Domain, error) 
 		return Domain{}, err
 	}
 	read := it.Version
-	it.apply(c, s.clock.Now())
+	apply(&it, c, s.clock.Now())
 	it.Version++
 	if err := s.repo.save(ctx, it, read); err != nil {
 		if !errors.Is(err, errs.ErrConflict) {
