@@ -16,8 +16,6 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/sendwell/sendwell/shared/localaws"
 )
 
 // hookReceiver is a developer's endpoint on their own machine: it keeps
@@ -67,13 +65,7 @@ func (rc *hookReceiver) find(s string) (hookGot, bool) {
 // receiver's delivery shows its failed attempt and its next one in the
 // log; and the cloud's metadata address cannot be registered.
 func TestMakeRunDeliversWebhooks(t *testing.T) {
-	moto, err := localaws.StartMoto(0)
-	require.NoError(t, err)
-	t.Cleanup(moto.Stop)
-	t.Setenv("AWS_ENDPOINT_URL", moto.Endpoint)
-	t.Setenv("TABLE_NAME", "webhooks-"+strings.ToLower(t.Name()))
-	t.Setenv("RATE_LIMIT_PER_MINUTE", "100000") // the test polls
-	base, key, stop := start(t)
+	base, key, stop := startOwn(t, "webhooks-"+strings.ToLower(t.Name()))
 	defer stop()
 	call := func(method, path, body string) (int, map[string]any) {
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
@@ -149,14 +141,8 @@ func TestMakeRunDeliversWebhooks(t *testing.T) {
 //	make bench-webhooks
 func BenchmarkWebhookLatencyThroughMakeRun(b *testing.B) {
 	changes := envInt("WEBHOOK_CHANGES", 50)
-	moto, err := localaws.StartMoto(0)
-	require.NoError(b, err)
-	b.Cleanup(moto.Stop)
-	b.Setenv("AWS_ENDPOINT_URL", moto.Endpoint)
-	b.Setenv("TABLE_NAME", "bench-webhooks")
-	b.Setenv("RATE_LIMIT_PER_MINUTE", "1000000")
 	b.Setenv("OUTBOX_DIR", b.TempDir())
-	base, key, stop := start(b)
+	base, key, stop := startOwn(b, "bench-webhooks")
 	defer stop()
 	post := func(path, body string) (int, map[string]any) {
 		req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
