@@ -178,7 +178,9 @@ func stamp(it endpointItem) string { return it.UpdatedAt.UTC().Format(time.RFC33
 // having a.N-1 attempts and being pending, so a copy of the job recording
 // the same attempt gets errs.ErrConflict. next is when the next attempt
 // runs (nil: none); one later than SQS can delay puts the delivery in the
-// Due index for the scheduler.
+// Due index for the scheduler, and one within it puts it there 15 minutes
+// after, so a job lost between this write and the queue is queued anyway
+// (the next attempt's write replaces those keys; a copy finds it made).
 func (r repo) recordAttempt(ctx context.Context, d deliveryItem, a Attempt, status string, next *time.Time) error {
 	av, err := attributevalue.Marshal([]Attempt{a})
 	if err != nil {
@@ -202,10 +204,12 @@ func (r repo) recordAttempt(ctx context.Context, d deliveryItem, a Attempt, stat
 		vals[":n"] = &types.AttributeValueMemberS{Value: next.UTC().Format(time.RFC3339Nano)}
 		vals[":dp"] = &types.AttributeValueMemberS{Value: store.DuePK(*next, store.DueShard(d.ID))}
 		vals[":ds"] = &types.AttributeValueMemberS{Value: store.DueSK(*next, d.ID)}
-	default:
-		set += ", #n = :n"
+	default: // an SQS delay; the Due keys, a re-check after it, catch a job lost before it was queued
+		recheck := next.Add(MaxSQSDelay)
+		set += ", #n = :n, #dp = :dp, #ds = :ds"
 		vals[":n"] = &types.AttributeValueMemberS{Value: next.UTC().Format(time.RFC3339Nano)}
-		remove = append(remove, "#dp", "#ds")
+		vals[":dp"] = &types.AttributeValueMemberS{Value: store.DuePK(recheck, store.DueShard(d.ID))}
+		vals[":ds"] = &types.AttributeValueMemberS{Value: store.DueSK(recheck, d.ID)}
 	}
 	expr := set
 	if len(remove) > 0 {

@@ -305,13 +305,13 @@ func (w *Worker) attempt(ctx context.Context, j AttemptJob) error {
 	}
 	ep, err := w.svc.repo.get(ctx, j.OrgID, j.WebhookID)
 	if errors.Is(err, errs.ErrNotFound) {
-		return w.svc.repo.recordAttempt(ctx, d, Attempt{N: j.N, At: w.svc.clock.Now().UTC(), Error: "The endpoint was deleted."}, DeliveryFailed, nil)
+		return w.giveUp(ctx, d, j.N, "The endpoint was deleted.")
 	}
 	if err != nil {
 		return err
 	}
 	if ep.Status != StatusActive {
-		return w.svc.repo.recordAttempt(ctx, d, Attempt{N: j.N, At: w.svc.clock.Now().UTC(), Error: "The endpoint is disabled."}, DeliveryFailed, nil)
+		return w.giveUp(ctx, d, j.N, "The endpoint is disabled.")
 	}
 	a, retryAfter := w.svc.attemptWithRetryAfter(ctx, &ep, d.EventID, []byte(d.Payload), j.N)
 	ok := a.StatusCode >= 200 && a.StatusCode < 300
@@ -338,6 +338,16 @@ func (w *Worker) attempt(ctx context.Context, j AttemptJob) error {
 		return w.queueDelayed(ctx, AttemptJob{OrgID: j.OrgID, WebhookID: j.WebhookID, DeliveryID: j.DeliveryID, N: j.N + 1}, next.Sub(w.svc.clock.Now()))
 	}
 	return nil // a later attempt is a due item: the scheduler queues it
+}
+
+// giveUp records attempt n as failed without a request, and the delivery
+// as failed (a copy of the job finds it recorded).
+func (w *Worker) giveUp(ctx context.Context, d deliveryItem, n int, why string) error {
+	err := w.svc.repo.recordAttempt(ctx, d, Attempt{N: n, At: w.svc.clock.Now().UTC(), Error: why}, DeliveryFailed, nil)
+	if errors.Is(err, errs.ErrConflict) {
+		return nil
+	}
+	return err
 }
 
 // queueDelayed sends one attempt job, delayed (at most SQS's 15 minutes).

@@ -274,7 +274,8 @@ func TestFailuresFollowTheSchedule(t *testing.T) {
 		assert.Equal(t, f.clk.Now().Add(Schedule[n]), *d.NextAttemptAt, "attempt %d after %s", n+1, Schedule[n])
 		if Schedule[n] <= MaxSQSDelay {
 			assert.Equal(t, 1, f.delayed(), "attempt %d waits on an SQS delay", n+1)
-			assert.Empty(t, d.DuePK)
+			recheck := d.NextAttemptAt.Add(MaxSQSDelay)
+			assert.Equal(t, store.DuePK(recheck, store.DueShard(d.ID)), d.DuePK, "and a re-check, should the job be lost")
 		} else {
 			assert.Equal(t, store.DuePK(*d.NextAttemptAt, store.DueShard(d.ID)), d.DuePK, "attempt %d is a due item", n+1)
 		}
