@@ -83,6 +83,7 @@ type faultRule struct {
 	op       string
 	from, to int // attempts numbered since Instrument; to = 0: no end
 	fault    Fault
+	applied  bool // the request reaches the server first; only its answer is lost
 }
 
 type hook struct {
@@ -118,7 +119,12 @@ func (f *Faults) Instrument(cfg *aws.Config) {
 		return s.Finalize.Add(middleware.FinalizeMiddlewareFunc("sendwellFaults",
 			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 				op := awsmiddleware.GetServiceID(ctx) + "." + awsmiddleware.GetOperationName(ctx)
-				if fault, ok := f.attempt(op); ok {
+				if fault, applied, ok := f.attempt(op); ok {
+					if applied {
+						if _, _, err := next.HandleFinalize(ctx, in); err != nil {
+							return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+						}
+					}
 					items, _ := middleware.GetStackValue(ctx, txItemsKey{}).(int)
 					return middleware.FinalizeOutput{}, middleware.Metadata{}, fault.err(items)
 				}
@@ -140,7 +146,7 @@ func txItems(params any) int {
 // attempt counts one attempt of op, runs the hooks (outside the lock: a hook
 // may call AWS through the same client) and says which fault, if any, to
 // answer it with.
-func (f *Faults) attempt(op string) (Fault, bool) {
+func (f *Faults) attempt(op string) (Fault, bool, bool) {
 	f.mu.Lock()
 	f.attempts[op]++
 	n := f.attempts[op]
@@ -160,15 +166,25 @@ func (f *Faults) attempt(op string) (Fault, bool) {
 	for _, r := range f.rules {
 		if r.op == op && n >= r.from && (r.to == 0 || n <= r.to) {
 			f.fired[op]++
-			return r.fault, true
+			return r.fault, r.applied, true
 		}
 	}
-	return 0, false
+	return 0, false, false
 }
 
 // FailNth makes the nth attempt of op from now fail with fault.
 func (f *Faults) FailNth(op string, n int, fault Fault) {
 	f.add(op, n, n, fault)
+}
+
+// LoseAnswerOfNth lets the nth attempt of op from now reach the server and
+// be applied, then answers it with fault instead of the server's answer: a
+// response lost on the way back, which the SDK retries.
+func (f *Faults) LoseAnswerOfNth(op string, n int, fault Fault) {
+	f.add(op, n, n, fault)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rules[len(f.rules)-1].applied = true
 }
 
 // FailFrom makes the nth attempt of op from now, and every one after it,

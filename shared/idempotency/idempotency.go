@@ -161,6 +161,11 @@ func (k *Keeper) claim(ctx context.Context, rk store.Key, fp string) (record, er
 		if err != nil {
 			return record{}, err
 		}
+		if old.Owner == mine.Owner {
+			// Our own write: it was applied, its answer lost, and the SDK's
+			// retry of it met its condition. The key is ours.
+			return mine, nil
+		}
 		if old.Fingerprint != fp {
 			return record{}, &errs.Unprocessable{Message: "This Idempotency-Key was already used with a different request; use a new key for a new request."}
 		}

@@ -315,3 +315,19 @@ func TestKeyLongerThan255Is400(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, r.Code)
 	assert.Contains(t, r.Body.String(), "Idempotency-Key")
 }
+
+// A claim whose write was applied but whose answer was lost (the SDK
+// retries it, and the retry meets its own record) is the request's own:
+// it runs, once, and is not answered 409.
+func TestAClaimWhoseAnswerWasLostIsStillOurs(t *testing.T) {
+	f := newFixture(t)
+	f.faults.LoseAnswerOfNth("DynamoDB.PutItem", 1, awsx.InternalServerError)
+	r := f.post("/things", "org_a", "k1", `{}`)
+	assert.Equal(t, http.StatusCreated, r.Code, r.Body.String())
+	assert.Equal(t, 1, call(t, r))
+	assert.Equal(t, 1, f.faults.Fired("DynamoDB.PutItem"))
+
+	again := f.post("/things", "org_a", "k1", `{}`)
+	assert.Equal(t, "true", again.Header().Get("Idempotent-Replayed"), "finished and kept as usual")
+	assert.Equal(t, 1, call(t, again))
+}
