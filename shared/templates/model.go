@@ -45,21 +45,9 @@ const (
 	KindHTML = "html"
 )
 
-// ValidID reports whether id is a template id: ^[a-z0-9][a-z0-9_-]{0,63}$.
-// (A loop, not a regexp, so no package init compiles anything.)
-func ValidID(id string) bool {
-	if len(id) == 0 || len(id) > MaxIDLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
-		if !alnum && (i == 0 || c != '_' && c != '-') {
-			return false
-		}
-	}
-	return true
-}
+// ValidID reports whether id is a template id: ^[a-z0-9][a-z0-9_-]{0,63}$
+// (validate.TemplateID, which the segment and sequence definitions share).
+func ValidID(id string) bool { return validate.TemplateID(id) }
 
 // Input is the body of PUT /api/templates/{id}: exactly one of MJML and HTML.
 type Input struct {

@@ -55,3 +55,20 @@ func Identifier(s string, max int, extra string) bool {
 	}
 	return true
 }
+
+// TemplateID reports whether id is a template id: ^[a-z0-9][a-z0-9_-]{0,63}$
+// (a loop, not a regexp, so no package init compiles anything). The
+// templates group and every definition that names a template share it.
+func TemplateID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
+}

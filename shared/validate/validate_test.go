@@ -29,3 +29,12 @@ func TestIdentifier(t *testing.T) {
 		assert.Equal(t, c.want, Identifier(c.s, c.max, c.extra), "%q", c.s)
 	}
 }
+
+func TestTemplateID(t *testing.T) {
+	for id, ok := range map[string]bool{
+		"welcome-email": true, "a": true, "0_x": true, strings.Repeat("a", 64): true,
+		"": false, "-a": false, "_a": false, "Welcome": false, "a b": false, "a.b": false, strings.Repeat("a", 65): false,
+	} {
+		assert.Equal(t, ok, TemplateID(id), "%q", id)
+	}
+}

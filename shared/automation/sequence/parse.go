@@ -104,22 +104,6 @@ func eventName(raw json.RawMessage, path string) (string, error) {
 	return s, nil
 }
 
-// validTemplateID is the templates package's id rule,
-// ^[a-z0-9][a-z0-9_-]{0,63}$, repeated to keep this package pure.
-func validTemplateID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
-		if !alnum && (i == 0 || c != '_' && c != '-') {
-			return false
-		}
-	}
-	return true
-}
-
 func parseName(raw json.RawMessage) (string, error) {
 	if raw == nil {
 		return "", errs.Required("name")
@@ -321,7 +305,7 @@ func parseSend(m map[string]json.RawMessage, path string) (*Send, error) {
 	if !ok {
 		return nil, errs.Required(path + ".templateId")
 	}
-	if json.Unmarshal(raw, &s.TemplateID) != nil || !validTemplateID(s.TemplateID) {
+	if json.Unmarshal(raw, &s.TemplateID) != nil || !validate.TemplateID(s.TemplateID) {
 		return nil, invalid(path+".templateId", "must be a template id (^[a-z0-9][a-z0-9_-]{0,63}$).")
 	}
 	if raw, ok := m["version"]; ok {

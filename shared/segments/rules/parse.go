@@ -391,29 +391,13 @@ func (p *parser) emailCond(m map[string]json.RawMessage, path string) (node, cno
 		p.time = true
 	}
 	if raw, ok := m["template"]; ok {
-		if json.Unmarshal(raw, &e.template) != nil || !validTemplateID(e.template) {
+		if json.Unmarshal(raw, &e.template) != nil || !validate.TemplateID(e.template) {
 			return node{}, cnode{}, invalid(path+".template", "must be a template id (^[a-z0-9][a-z0-9_-]{0,63}$).")
 		}
 		cn.Template = e.template
 	}
 	p.email = true
 	return node{kind: kEmail, email: e}, cn, nil
-}
-
-// validTemplateID is the templates package's id rule, repeated here so the
-// rules stay free of the templates package (and its MJML compiler).
-func validTemplateID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
-		if !alnum && (i == 0 || c != '_' && c != '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // cond compiles a property condition; inWhere means over an event's
