@@ -98,6 +98,10 @@ func TestMakeRunDeliversWebhooks(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, wh.Verify(got.body, got.header), "signed, and the timestamp is now")
 	assert.Contains(t, string(got.body), `"type":"contact.created"`)
+	var payload struct{ ID string }
+	require.NoError(t, json.Unmarshal(got.body, &payload))
+	assert.Regexp(t, `^evt_[0-9A-Z]{26}$`, payload.ID)
+	assert.Equal(t, payload.ID, got.header.Get("webhook-id"))
 
 	// The receiver fails: the delivery log shows the attempt and the next.
 	rc.mu.Lock()

@@ -231,11 +231,23 @@ func (w *Worker) delivery(e DomainEvent, ep *endpointItem) (deliveryItem, error)
 		return deliveryItem{}, err
 	}
 	now := w.svc.clock.Now().UTC()
-	d := deliveryItem{Type: DeliveryType, OrgID: e.OrgID, WebhookID: ep.ID, ID: deliveryID(e, ep.ID), EventID: e.ID,
+	d := deliveryItem{Type: DeliveryType, OrgID: e.OrgID, WebhookID: ep.ID, ID: deliveryID(e, ep.ID), EventID: PublicEventID(e),
 		EventType: e.Type, Status: DeliveryPending, Payload: string(body), Attempts: []Attempt{}, CreatedAt: now, UpdatedAt: now,
 		TTL: now.Add(DeliveryRetention).Unix()}
 	d.Key = store.WebhookDeliveryKey(e.OrgID, ep.ID, d.ID)
 	return d, nil
+}
+
+// PublicEventID is the id receivers see (the payload's id and webhook-id):
+// "evt_" and a ULID of the event's time whose entropy comes from the domain
+// event's id (derived from its stream record), so every endpoint, retry and
+// replay of one event carries the same id, and ids sort by time.
+func PublicEventID(e DomainEvent) string {
+	sum := sha256.Sum256([]byte(e.ID))
+	var u ulid.ULID
+	_ = u.SetTime(ulid.Timestamp(e.OccurredAt))
+	_ = u.SetEntropy(sum[:10])
+	return ids.Event + "_" + u.String()
 }
 
 // deliveryID is the same for an event and an endpoint however often the
@@ -251,7 +263,8 @@ func deliveryID(e DomainEvent, webhookID string) string {
 // payload is the body an endpoint receives for e: the event and its
 // resource, or a link to the resource when the body would pass 64 KB.
 func payload(e DomainEvent) ([]byte, error) {
-	body, err := json.Marshal(Payload{ID: e.ID, Type: e.Type, CreatedAt: e.OccurredAt, Data: e.Data})
+	id := PublicEventID(e)
+	body, err := json.Marshal(Payload{ID: id, Type: e.Type, CreatedAt: e.OccurredAt, Data: e.Data})
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: encode payload: %w", err)
 	}
@@ -262,7 +275,7 @@ func payload(e DomainEvent) ([]byte, error) {
 		ID string `json:"id"`
 	}
 	_ = json.Unmarshal(e.Data, &ref)
-	return json.Marshal(Payload{ID: e.ID, Type: e.Type, CreatedAt: e.OccurredAt,
+	return json.Marshal(Payload{ID: id, Type: e.Type, CreatedAt: e.OccurredAt,
 		Data: map[string]any{"id": ref.ID, "truncated": true, "message": "The resource is over 64 KB: read it through the API."}})
 }
 

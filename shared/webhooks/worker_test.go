@@ -182,7 +182,8 @@ func TestFanOutMakesOneDeliveryPerSubscribedEndpoint(t *testing.T) {
 		assert.Equal(t, 1, j.N)
 		dl := f.delivery(j.WebhookID, j.DeliveryID)
 		assert.Equal(t, DeliveryPending, dl.Status)
-		assert.Equal(t, e.ID, dl.EventID)
+		assert.Equal(t, PublicEventID(e), dl.EventID)
+		assert.Regexp(t, `^evt_[0-9A-Z]{26}$`, dl.EventID)
 	}
 	assert.Equal(t, map[string]bool{a: true, b: true}, got)
 
@@ -225,7 +226,7 @@ func TestAnAttemptDeliversOnceSigned(t *testing.T) {
 	require.Equal(t, 1, tg.count(), "delivered once")
 
 	req, body := tg.reqs[0], tg.bodies[0]
-	assert.Equal(t, e.ID, req.Header.Get("webhook-id"))
+	assert.Equal(t, PublicEventID(e), req.Header.Get("webhook-id"), "the same id for every endpoint and retry")
 	wh, err := standardwebhooks.NewWebhook(secret)
 	require.NoError(t, err)
 	require.NoError(t, wh.VerifyIgnoringTimestamp(body, req.Header))
@@ -234,7 +235,7 @@ func TestAnAttemptDeliversOnceSigned(t *testing.T) {
 		Data     map[string]any
 	}
 	require.NoError(t, json.Unmarshal(body, &p))
-	assert.Equal(t, e.ID, p.ID)
+	assert.Equal(t, PublicEventID(e), p.ID)
 	assert.Equal(t, "contact.created", p.Type)
 	assert.Equal(t, "ada@example.com", p.Data["email"])
 
@@ -433,7 +434,7 @@ func TestAReplayDeliversTheWindowAgain(t *testing.T) {
 		e := f.event(typ)
 		f.handle(e)
 		if i >= 1 && typ == "contact.created" {
-			want = append(want, e.ID)
+			want = append(want, PublicEventID(e))
 		}
 		f.clk.Advance(time.Minute)
 	}
