@@ -52,6 +52,9 @@ type Config struct {
 
 	SegmentQueueURL string // SEGMENT_QUEUE_URL: the segment worker's job queue
 	WebhookQueueURL string // WEBHOOK_QUEUE_URL: the webhook worker's queue (fan-outs and attempts)
+	// SEQUENCE_QUEUE_URL: the sequence worker's queue (trigger events,
+	// enrollment steps, resumes, broadcast fan-out pages)
+	SequenceQueueURL string
 
 	// SESLocalAutoVerify (SES_LOCAL_AUTO_VERIFY=true) is the local stack's
 	// stand-in for DNS and SES's checks: a domain's verify finds it verified,
@@ -76,7 +79,7 @@ func FromEnv() (Config, error) {
 		SendQueueURL:       os.Getenv("SEND_QUEUE_URL"), ConfigurationSet: os.Getenv("SES_CONFIGURATION_SET"),
 		PublicBaseURL:   strings.TrimRight(os.Getenv("PUBLIC_BASE_URL"), "/"),
 		SegmentQueueURL: os.Getenv("SEGMENT_QUEUE_URL"), WebhookAllowedHosts: os.Getenv("WEBHOOK_ALLOWED_HOSTS"),
-		WebhookQueueURL: os.Getenv("WEBHOOK_QUEUE_URL")}
+		WebhookQueueURL: os.Getenv("WEBHOOK_QUEUE_URL"), SequenceQueueURL: os.Getenv("SEQUENCE_QUEUE_URL")}
 	if v := os.Getenv("RATE_LIMIT_PER_MINUTE"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {

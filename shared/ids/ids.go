@@ -3,6 +3,7 @@
 package ids
 
 import (
+	"crypto/sha256"
 	"strings"
 	"time"
 
@@ -22,6 +23,12 @@ const (
 	Delivery = "dlv"
 	// Replay: a webhook endpoint's replay of a window of events.
 	Replay = "rpl"
+	// Enrollment: one contact's run through a sequence.
+	Enrollment = "enr"
+	// Broadcast: a one-off send to a segment.
+	Broadcast = "bc"
+	// Campaign: a folder of sequences, broadcasts and templates.
+	Campaign = "cmp"
 )
 
 // New returns a new id such as "org_01J9Z3…" for the given prefix and time.
@@ -38,4 +45,16 @@ func Valid(prefix, id string) bool {
 	}
 	_, err := ulid.ParseStrict(rest)
 	return err == nil
+}
+
+// Derive returns the id of prefix that key always gives: a ULID of time t
+// whose entropy is the first 80 bits of key's SHA-256. A worker that makes
+// the same thing again (a redelivered message, a resumed fan-out) makes it
+// under the same id, so a conditional write refuses the copy.
+func Derive(prefix string, t time.Time, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	var u ulid.ULID
+	_ = u.SetTime(ulid.Timestamp(t))
+	_ = u.SetEntropy(sum[:10])
+	return prefix + "_" + u.String()
 }

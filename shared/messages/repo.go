@@ -36,6 +36,9 @@ const usageTTL = 400 * 24 * time.Hour
 // errQuota: the usage counter's condition failed.
 var errQuota = errors.New("messages: monthly email quota reached")
 
+// errExists is a send whose id is taken (SendAs made it before).
+var errExists = errors.New("messages: a send with this id exists")
+
 // errChanged: the send changed since it was read.
 var errChanged = errors.New("messages: send changed meanwhile")
 
@@ -167,6 +170,9 @@ func (r *repo) create(ctx context.Context, it *sends.Item, quota int) error {
 	var tc *store.TxCanceled
 	if errors.As(err, &tc) && tc.FailedAt(1) {
 		return errQuota
+	}
+	if errors.As(err, &tc) && tc.FailedAt(0) {
+		return errExists
 	}
 	return err
 }

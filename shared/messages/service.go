@@ -49,8 +49,38 @@ func NewService(st *store.Store, clk clock.Clock) *Service {
 // domain, and writes the send, the month's usage and its tags in one
 // transaction. A send at a future sendAt is scheduled; otherwise queued.
 func (s *Service) Send(ctx context.Context, orgID string, in SendRequest) (Send, error) {
+	return s.send(ctx, orgID, ids.New(idPrefix, s.clock.Now()), "", in)
+}
+
+// SendAs is Send under an id the caller derives (SendID) and with the
+// source that made it (sends.Item.Source): a worker that makes the same
+// send again, for a redelivered message or a resumed fan-out, gets the
+// send already made, with existed true, and makes no second one. in must
+// have passed Validate.
+func (s *Service) SendAs(ctx context.Context, orgID, id, source string, in SendRequest) (out Send, existed bool, err error) {
+	if it, err := s.repo.get(ctx, orgID, id); err == nil {
+		return apiSend(it), true, nil
+	} else if !errors.Is(err, errs.ErrNotFound) {
+		return Send{}, false, err
+	}
+	out, err = s.send(ctx, orgID, id, source, in)
+	if errors.Is(err, errExists) {
+		it, gerr := s.repo.get(ctx, orgID, id)
+		if gerr != nil {
+			return Send{}, false, gerr
+		}
+		return apiSend(it), true, nil
+	}
+	return out, false, err
+}
+
+// SendID is the id of the send that key always names (a sequence's step
+// of an enrollment, a broadcast's contact), made at t.
+func SendID(t time.Time, key string) string { return ids.Derive(idPrefix, t, key) }
+
+func (s *Service) send(ctx context.Context, orgID, id, source string, in SendRequest) (Send, error) {
 	now := s.clock.Now().UTC()
-	it := &sends.Item{OrgID: orgID, ID: ids.New(idPrefix, now), Kind: in.kind, TrackOpens: in.trackOpens(),
+	it := &sends.Item{OrgID: orgID, ID: id, Source: source, Kind: in.kind, TrackOpens: in.trackOpens(),
 		TrackClicks: in.trackClicks(), Test: in.test, Headers: in.Headers, Tags: in.Tags, CreatedAt: now, StatusAt: now}
 	if len(it.Headers) == 0 {
 		it.Headers = nil

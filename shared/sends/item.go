@@ -106,6 +106,10 @@ type Item struct {
 	Test            bool              `dynamodbav:"test,omitempty"`
 	SendAt          *time.Time        `dynamodbav:"sendAt,omitempty"`
 	CreatedAt       time.Time         `dynamodbav:"createdAt"`
+	// Source is what made the send when not an API call: "seq:<sequence>:<step>"
+	// for a sequence's step, "bc:<broadcast>" for a broadcast. Its
+	// counters are kept all-time per source too (store.StatsSourceKey).
+	Source string `dynamodbav:"source,omitempty"`
 
 	SESMessageID string     `dynamodbav:"sesMessageId,omitempty"`
 	SentAt       *time.Time `dynamodbav:"sentAt,omitempty"`

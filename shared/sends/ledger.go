@@ -240,7 +240,8 @@ func apply(it *Item, ev Event) {
 }
 
 // counterUpdates add one to each of ev's counters, for the tenant's day
-// and hour and the template's day, in the send's counter shard.
+// and hour, the template's day and the send's source (all time), in the
+// send's counter shard.
 func counterUpdates(it *Item, ev Event) []types.TransactWriteItem {
 	counts := ev.Count
 	if ev.Unique != "" && ((ev.Open && it.Opens == 0) || (ev.Click && it.Clicks == 0)) {
@@ -253,6 +254,9 @@ func counterUpdates(it *Item, ev Event) []types.TransactWriteItem {
 	keys := []store.Key{store.StatsDayKey(it.OrgID, shard, ev.At), store.StatsHourKey(it.OrgID, shard, ev.At)}
 	if it.TemplateID != "" {
 		keys = append(keys, store.StatsTemplateDayKey(it.OrgID, shard, it.TemplateID, ev.At))
+	}
+	if it.Source != "" {
+		keys = append(keys, store.StatsSourceKey(it.OrgID, shard, it.Source))
 	}
 	var parts []string
 	names := map[string]string{}

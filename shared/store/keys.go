@@ -220,7 +220,7 @@ func kindOf(part string) string {
 		return part[:i+1]
 	}
 	switch part {
-	case skProfile, skLookup, skIdem, skSend, skVersion, skState:
+	case skProfile, skLookup, skIdem, skSend, skVersion, skState, skEnrollment:
 		return part
 	}
 	return "?"
@@ -590,3 +590,128 @@ func WebhookDeliveryKey(orgID, webhookID, deliveryID string) Key {
 
 // WebhookDeliveryPrefix is the sort-key prefix of deliveries.
 func WebhookDeliveryPrefix() string { return prefixDelivery }
+
+// Automation: sequences, their versions, triggers and enrollments;
+// campaigns and broadcasts.
+//
+// A sequence is an item of the organisation's partition (listed by its
+// prefix); its versions, immutable once written, are a partition of their
+// own. An active sequence has a trigger item in the tenant's triggers
+// partition, so the sequence worker reads every trigger of a tenant with one
+// small Query per domain event. An enrollment is a partition of its own (its
+// steps are its writes: spread, never hot), listed by sequence (GSI1, and
+// GSI2 by status), by contact (GSI3) and, while held by a paused sequence,
+// in the sequence's held list (GSI4); its timers are its Due keys. A
+// contact's entry into a sequence is guarded by one item per (sequence
+// generation, contact), in the contact's own partition. A sequence's
+// counters are sharded like the tenant's send counters.
+const (
+	prefixSequence     = "SEQ#"
+	prefixSeqVersion   = "V#"
+	prefixSeqTrigger   = "TRG#"
+	prefixSeqEntry     = "SEQ#"
+	prefixShard        = "S#"
+	prefixCampaign     = "CMP#"
+	prefixBroadcast    = "BC#"
+	prefixStatsSource  = "SRC#"
+	skEnrollment       = "ENR"
+	partSeqVersions    = "#SEQV#"
+	partSeqTriggers    = "#SEQTRG"
+	partEnrollment     = "#ENR#"
+	partSeqEnrollments = "#SEQENR#"
+	partSeqHeld        = "#SEQHELD#"
+	partContactEnr     = "#CENR#"
+	partContactSeqs    = "#CSEQ#"
+	partSeqStats       = "#SEQST#"
+)
+
+// SequenceKey is a sequence (its current version's document and status).
+func SequenceKey(orgID, sequenceID string) Key { return Key{OrgPK(orgID), prefixSequence + sequenceID} }
+
+// SequencePrefix is the sort-key prefix of the organisation's sequences.
+func SequencePrefix() string { return prefixSequence }
+
+// SequenceVersionsPK is the partition of one sequence's versions.
+func SequenceVersionsPK(orgID, sequenceID string) string {
+	return OrgPK(orgID) + partSeqVersions + sequenceID
+}
+
+// SequenceVersionKey is version n of a sequence (fixed width: they list in order).
+func SequenceVersionKey(orgID, sequenceID string, n int) Key {
+	return Key{SequenceVersionsPK(orgID, sequenceID), fmt.Sprintf("%s%010d", prefixSeqVersion, n)}
+}
+
+// SequenceTriggersPK is the partition of a tenant's active sequences' triggers.
+func SequenceTriggersPK(orgID string) string { return OrgPK(orgID) + partSeqTriggers }
+
+// SequenceTriggerKey is an active sequence's trigger.
+func SequenceTriggerKey(orgID, sequenceID string) Key {
+	return Key{SequenceTriggersPK(orgID), prefixSeqTrigger + sequenceID}
+}
+
+// EnrollmentKey is an enrollment: one contact's run through a sequence.
+func EnrollmentKey(orgID, enrollmentID string) Key {
+	return Key{OrgPK(orgID) + partEnrollment + enrollmentID, skEnrollment}
+}
+
+// SequenceEnrollmentsPK is a sequence's enrollments (GSI1, by id).
+func SequenceEnrollmentsPK(orgID, sequenceID string) string {
+	return OrgPK(orgID) + partSeqEnrollments + sequenceID
+}
+
+// SequenceEnrollmentsByStatusPK is a sequence's enrollments of one status (GSI2, by id).
+func SequenceEnrollmentsByStatusPK(orgID, sequenceID, status string) string {
+	return SequenceEnrollmentsPK(orgID, sequenceID) + "#" + status
+}
+
+// SequenceHeldPK is a paused sequence's held enrollments (GSI4, by id).
+func SequenceHeldPK(orgID, sequenceID string) string { return OrgPK(orgID) + partSeqHeld + sequenceID }
+
+// ContactEnrollmentsPK is a contact's enrollments (GSI3, by id).
+func ContactEnrollmentsPK(orgID, contactID string) string {
+	return OrgPK(orgID) + partContactEnr + contactID
+}
+
+// SequenceEntryKey guards a contact's entries into one generation of a
+// sequence (a sequence deleted and made again under its id is a new one).
+func SequenceEntryKey(orgID, contactID, sequenceID, generation string) Key {
+	return Key{OrgPK(orgID) + partContactSeqs + contactID, prefixSeqEntry + sequenceID + "#" + generation}
+}
+
+// SequenceStatsPK is the partition of a sequence's counter shards.
+func SequenceStatsPK(orgID, sequenceID string) string {
+	return OrgPK(orgID) + partSeqStats + sequenceID
+}
+
+// SequenceStatsKey is one shard of a sequence's counters.
+func SequenceStatsKey(orgID, sequenceID string, shard int) Key {
+	return Key{SequenceStatsPK(orgID, sequenceID), prefixShard + strconv.Itoa(shard)}
+}
+
+// StatsSourceKey is the all-time send counters, in one shard, of the sends
+// of one source (a sequence's step, a broadcast; see sends.Item.Source).
+func StatsSourceKey(orgID string, shard int, source string) Key {
+	return Key{StatsPK(orgID, shard), prefixStatsSource + source}
+}
+
+// StatsSourcePrefix is the sort-key prefix of a source's counters in a
+// shard: a prefix of a source ("seq:welcome:") reads a family of them.
+func StatsSourcePrefix(source string) string { return prefixStatsSource + source }
+
+// SourceFromStatsSK is the source of a StatsSourceKey's sort key.
+func SourceFromStatsSK(sk string) string { return after(sk, prefixStatsSource) }
+
+// CampaignKey is a campaign, an item of the organisation's partition.
+func CampaignKey(orgID, campaignID string) Key { return Key{OrgPK(orgID), prefixCampaign + campaignID} }
+
+// CampaignPrefix is the sort-key prefix of the organisation's campaigns.
+func CampaignPrefix() string { return prefixCampaign }
+
+// BroadcastKey is a broadcast, an item of the organisation's partition
+// (its fan-out's checkpoint is on it).
+func BroadcastKey(orgID, broadcastID string) Key {
+	return Key{OrgPK(orgID), prefixBroadcast + broadcastID}
+}
+
+// BroadcastPrefix is the sort-key prefix of the organisation's broadcasts.
+func BroadcastPrefix() string { return prefixBroadcast }
