@@ -170,3 +170,5 @@ func CountOp(orgID, sequenceID, enrollmentID string, deltas map[string]int) type
 	return types.TransactWriteItem{Update: &types.Update{Key: k.KeyAV(), UpdateExpression: aws.String("SET #t = :t ADD " + expr),
 		ExpressionAttributeNames: names, ExpressionAttributeValues: vals}}
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
