@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/sendwell/sendwell/shared/automation/journey"
 	"github.com/sendwell/sendwell/shared/contacts"
 	"github.com/sendwell/sendwell/shared/domains/domainitem"
 	"github.com/sendwell/sendwell/shared/imports/importitem"
@@ -51,7 +52,12 @@ const (
 	EmailFailed          = "email.failed"
 	ImportCompleted      = "import.completed"
 	DomainVerified       = "domain.verified"
+	SequenceStep         = "sequence.step"
 )
+
+// sequenceTriggers are the domain events the sequence worker acts on:
+// they enrol contacts, wake waits and meet exit conditions.
+var sequenceTriggers = map[string]bool{ContactCreated: true, EventTracked: true, SegmentEntered: true, SegmentExited: true}
 
 // emailEvents are the send statuses whose arrival is news (for segments'
 // email conditions and for webhooks), and the domain event each becomes.
@@ -121,6 +127,7 @@ type output struct {
 	purge  *contacts.PurgeJob // a contact's removal
 	send   *sends.Job         // a send that became queued
 	seg    *SegmentJob        // a segment to build or purge
+	seq    *journey.Job       // an enrollment's first step, a resume, a broadcast's first page
 }
 
 // translate turns one item change into what it produces.
@@ -226,8 +233,84 @@ func translate(rec Record) (output, error) {
 			return output{}, err
 		}
 		o.seg = job
+	case journey.EnrollmentType:
+		var old, cur journey.Enrollment
+		if err := decode(rec.Old, &old); err != nil {
+			return output{}, err
+		}
+		if err := decode(rec.New, &cur); err != nil {
+			return output{}, err
+		}
+		switch rec.EventName {
+		case Insert:
+			if cur.Status == journey.EnrActive {
+				o.seq = &journey.Job{Step: &journey.StepJob{OrgID: cur.OrgID, EnrollmentID: cur.ID, Seq: cur.Seq}}
+			}
+		case Modify:
+			if step, ok := webhookStep(old, cur); ok {
+				add(SequenceStep, cur.OrgID, cur.ContactID, step, nil)
+			}
+		}
+	case journey.SequenceType:
+		if rec.EventName != Modify {
+			return output{}, nil
+		}
+		var old, cur journey.Sequence
+		if err := decode(rec.Old, &old); err != nil {
+			return output{}, err
+		}
+		if err := decode(rec.New, &cur); err != nil {
+			return output{}, err
+		}
+		if old.Status == journey.Paused && cur.Status == journey.Active {
+			o.seq = &journey.Job{Resume: &journey.ResumeJob{OrgID: cur.OrgID, SequenceID: cur.ID}}
+		}
+	case journey.BroadcastType:
+		if rec.EventName == Remove {
+			return output{}, nil
+		}
+		var old, cur journey.Broadcast
+		if err := decode(rec.Old, &old); err != nil {
+			return output{}, err
+		}
+		if err := decode(rec.New, &cur); err != nil {
+			return output{}, err
+		}
+		if cur.Status == journey.BcSending && old.Status != journey.BcSending {
+			o.seq = &journey.Job{Broadcast: &journey.BroadcastJob{OrgID: cur.OrgID, BroadcastID: cur.ID, Page: cur.Pages}}
+		}
 	}
 	return o, nil
+}
+
+// StepEvent is the data of sequence.step: a sequence's webhook step that a
+// contact's enrollment took, with the step's data.
+type StepEvent struct {
+	SequenceID   string          `json:"sequenceId"`
+	Version      int             `json:"version"`
+	EnrollmentID string          `json:"enrollmentId"`
+	ContactID    string          `json:"contactId"`
+	StepID       string          `json:"stepId"`
+	At           time.Time       `json:"at"`
+	Data         json.RawMessage `json:"data"`
+}
+
+// webhookStep is the sequence.step of an enrollment change that took a
+// webhook step: its new last history record.
+func webhookStep(old, cur journey.Enrollment) (StepEvent, bool) {
+	if cur.Seq <= old.Seq || len(cur.History) == 0 {
+		return StepEvent{}, false
+	}
+	r := cur.History[len(cur.History)-1]
+	if r.Result != journey.ResultWebhook || r.Seq != old.Seq {
+		return StepEvent{}, false
+	}
+	data := json.RawMessage(r.Data)
+	if len(data) == 0 {
+		data = json.RawMessage("{}")
+	}
+	return StepEvent{SequenceID: cur.SequenceID, Version: r.Version, EnrollmentID: cur.ID, ContactID: cur.ContactID,
+		StepID: r.Step, At: r.At, Data: data}, true
 }
 
 // Membership is the data of segment.entered and segment.exited: At is when
@@ -411,6 +494,11 @@ type Publisher interface {
 	// again: harmless, as builds resume from their checkpoint and purges
 	// find nothing more to delete.
 	Segment(ctx context.Context, jobs []SegmentJob) error
+	// Sequence queues sequence jobs. A redelivered record queues its job
+	// again: harmless, as a step job names the step number it runs, a
+	// resume queues held steps that are held no more at most once, and a
+	// broadcast page job names the page it runs.
+	Sequence(ctx context.Context, jobs []journey.Job) error
 }
 
 // Process translates records and sends on their events in order, their
@@ -428,6 +516,8 @@ func Process(ctx context.Context, pub Publisher, records []Record) (int, error) 
 		purges     []contacts.PurgeJob
 		jobs       []sends.Job
 		segs       []SegmentJob
+		seqs       []journey.Job
+		seqFrom    []int
 		evFrom     []int // evFrom[i]: the record evs[i] came from
 		purgeFrom  []int
 		jobFrom    []int
@@ -454,6 +544,9 @@ func Process(ctx context.Context, pub Publisher, records []Record) (int, error) 
 		if out.seg != nil {
 			segs, segFrom = append(segs, *out.seg), append(segFrom, i)
 		}
+		if out.seq != nil {
+			seqs, seqFrom = append(seqs, *out.seq), append(seqFrom, i)
+		}
 	}
 	err := translated
 	if i, e := upTo(evs, evFrom, done, func(b []DomainEvent) error { return pub.Publish(ctx, b) }); e != nil {
@@ -466,6 +559,9 @@ func Process(ctx context.Context, pub Publisher, records []Record) (int, error) 
 		done, err = i, e
 	}
 	if i, e := upTo(segs, segFrom, done, func(b []SegmentJob) error { return pub.Segment(ctx, b) }); e != nil {
+		done, err = i, e
+	}
+	if i, e := upTo(seqs, seqFrom, done, func(b []journey.Job) error { return pub.Sequence(ctx, b) }); e != nil {
 		done, err = i, e
 	}
 	return done, err

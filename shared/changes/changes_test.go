@@ -19,6 +19,7 @@ import (
 
 	"github.com/sendwell/sendwell/shared/changes"
 	"github.com/sendwell/sendwell/shared/clock"
+	"github.com/sendwell/sendwell/shared/automation/journey"
 	"github.com/sendwell/sendwell/shared/contacts"
 	"github.com/sendwell/sendwell/shared/httpx"
 	"github.com/sendwell/sendwell/shared/localaws"
@@ -197,6 +198,7 @@ type pub struct {
 	jobs        []contacts.PurgeJob
 	sends       []sends.Job
 	segs        []changes.SegmentJob
+	seqs        []journey.Job
 	failPurge   bool
 	failPublish bool
 }
@@ -224,6 +226,11 @@ func (p *pub) Send(_ context.Context, jobs []sends.Job) error {
 
 func (p *pub) Segment(_ context.Context, jobs []changes.SegmentJob) error {
 	p.segs = append(p.segs, jobs...)
+	return nil
+}
+
+func (p *pub) Sequence(_ context.Context, jobs []journey.Job) error {
+	p.seqs = append(p.seqs, jobs...)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/sendwell/sendwell/shared/automation/journey"
 	"github.com/sendwell/sendwell/shared/contacts"
 	"github.com/sendwell/sendwell/shared/sends"
 )
@@ -47,6 +48,10 @@ type QueuePublisher struct {
 	SendQueueURL    string
 	SegmentQueueURL string
 	WebhookQueueURL string
+	// SequenceQueueURL is the sequence worker's standard queue: it gets
+	// the domain events that enrol, wake and exit (sequenceTriggers) and
+	// the sequence jobs.
+	SequenceQueueURL string
 }
 
 var _ Publisher = (*QueuePublisher)(nil)
@@ -71,13 +76,43 @@ func (p *QueuePublisher) Publish(ctx context.Context, events []DomainEvent) erro
 	if err := p.send(ctx, p.QueueURL, "events", entries); err != nil {
 		return err
 	}
-	if p.WebhookQueueURL == "" {
-		return nil
-	}
-	for i := range entries { // a standard queue: no groups, no deduplication ids
+	for i := range entries { // standard queues: no groups, no deduplication ids
 		entries[i].MessageGroupId, entries[i].MessageDeduplicationId = nil, nil
 	}
-	return p.send(ctx, p.WebhookQueueURL, "events for webhooks", entries)
+	if p.WebhookQueueURL != "" {
+		if err := p.send(ctx, p.WebhookQueueURL, "events for webhooks", slices.Clone(entries)); err != nil {
+			return err
+		}
+	}
+	if p.SequenceQueueURL == "" {
+		return nil
+	}
+	var triggers []types.SendMessageBatchRequestEntry
+	for i, e := range events {
+		if sequenceTriggers[e.Type] {
+			triggers = append(triggers, entries[i])
+		}
+	}
+	return p.send(ctx, p.SequenceQueueURL, "events for sequences", triggers)
+}
+
+// Sequence queues the sequence jobs as journey.Job bodies, ten per call.
+func (p *QueuePublisher) Sequence(ctx context.Context, jobs []journey.Job) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	if p.SequenceQueueURL == "" {
+		return errors.New("changes: sequence: no queue for sequence jobs (SEQUENCE_QUEUE_URL)")
+	}
+	entries := make([]types.SendMessageBatchRequestEntry, 0, len(jobs))
+	for _, j := range jobs {
+		body, err := json.Marshal(j)
+		if err != nil {
+			return fmt.Errorf("changes: sequence: %w", err)
+		}
+		entries = append(entries, types.SendMessageBatchRequestEntry{MessageBody: aws.String(string(body))})
+	}
+	return p.send(ctx, p.SequenceQueueURL, "sequence jobs", entries)
 }
 
 // group is an event's message group: its tenant and contact.

@@ -26,6 +26,7 @@ var catTypes = []string{
 	"event.tracked",
 	"import.completed",
 	"segment.entered", "segment.exited",
+	"sequence.step",
 	"test.ping",
 }
 
@@ -113,6 +114,10 @@ func TestCatalogueDataFitsItsType(t *testing.T) {
 				assert.NotContains(t, p.Data, "uploadUrl")
 			case "domain":
 				assert.Equal(t, "verified", p.Data["status"])
+			case "sequence":
+				for _, f := range []string{"sequenceId", "enrollmentId", "contactId", "stepId", "at", "data"} {
+					assert.Contains(t, p.Data, f)
+				}
 			case "test":
 				assert.Contains(t, p.Data, "webhookId")
 			default:

@@ -180,3 +180,51 @@ func (r repo) moveDue(ctx context.Context, k store.Key, seen, pk, sk string, at 
 	})
 	return store.MapErr(err)
 }
+
+// Automation items, read by their attribute names so the scheduler links
+// nothing of the automation group: an enrollment is due when its next step
+// is (a wait's end, or the re-check of a step whose job was queued); a
+// broadcast when its sendAt comes.
+const (
+	enrollmentType = "enrollment"
+	broadcastType  = "broadcast"
+)
+
+// enrollment is the part of an enrollment the scheduler reads.
+type enrollment struct {
+	store.Key
+	OrgID  string `dynamodbav:"orgId"`
+	ID     string `dynamodbav:"id"`
+	Status string `dynamodbav:"status"`
+	Seq    int    `dynamodbav:"seq"`
+	Held   bool   `dynamodbav:"held"`
+}
+
+// broadcast is the part of a broadcast the scheduler reads.
+type broadcast struct {
+	store.Key
+	OrgID  string `dynamodbav:"orgId"`
+	ID     string `dynamodbav:"id"`
+	Status string `dynamodbav:"status"`
+}
+
+// startBroadcast moves a scheduled broadcast whose Due sort key is still
+// seen to sending, from now: the stream turns that into its fan-out's first
+// page job. errs.ErrConflict when it moved since (cancelled, or another tick).
+func (r repo) startBroadcast(ctx context.Context, k store.Key, seen string, now time.Time) error {
+	_, err := r.s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &r.s.Table,
+		Key:                      k.KeyAV(),
+		UpdateExpression:         aws.String("SET #st = :sending, #at = :now, #up = :now, #rev = #rev + :one REMOVE #pk, #sk"),
+		ConditionExpression:      aws.String("#sk = :seen AND #st = :scheduled"),
+		ExpressionAttributeNames: map[string]string{"#st": "status", "#at": "startedAt", "#up": "updatedAt", "#rev": "rev", "#pk": store.AttrDuePK, "#sk": store.AttrDueSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":sending":   &types.AttributeValueMemberS{Value: "sending"},
+			":scheduled": &types.AttributeValueMemberS{Value: "scheduled"},
+			":now":       &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)},
+			":one":       &types.AttributeValueMemberN{Value: "1"},
+			":seen":      &types.AttributeValueMemberS{Value: seen},
+		},
+	})
+	return store.MapErr(err)
+}

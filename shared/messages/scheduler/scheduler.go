@@ -65,20 +65,35 @@ type SQSSender interface {
 // Scheduler moves due sends onto the send queue, and contacts due for a
 // segment re-evaluation onto the segment queue.
 type Scheduler struct {
-	repo            repo
-	ledger          *sends.Ledger
-	clock           clock.Clock
-	sqs             SQSSender
-	queueURL        string
-	segmentQueueURL string
-	webhookQueueURL string
+	repo             repo
+	ledger           *sends.Ledger
+	clock            clock.Clock
+	sqs              SQSSender
+	queueURL         string
+	segmentQueueURL  string
+	webhookQueueURL  string
+	sequenceQueueURL string
 }
 
 // New is the scheduler over the function's table, send queue and segment
 // queue.
 func New(d *platform.Deps, q SQSSender) *Scheduler {
 	return &Scheduler{repo: repo{d.Store}, ledger: &sends.Ledger{Store: d.Store}, clock: d.Clock, sqs: q,
-		queueURL: d.Config.SendQueueURL, segmentQueueURL: d.Config.SegmentQueueURL, webhookQueueURL: d.Config.WebhookQueueURL}
+		queueURL: d.Config.SendQueueURL, segmentQueueURL: d.Config.SegmentQueueURL, webhookQueueURL: d.Config.WebhookQueueURL,
+		sequenceQueueURL: d.Config.SequenceQueueURL}
+}
+
+// StepJob is the body of a sequence queue message the scheduler sends:
+// {"step":{"orgId","enrollmentId","seq"}}, an enrollment's step that is due.
+type StepJob struct {
+	Step *Step `json:"step"`
+}
+
+// Step names step number Seq of an enrollment.
+type Step struct {
+	OrgID        string `json:"orgId"`
+	EnrollmentID string `json:"enrollmentId"`
+	Seq          int    `json:"seq"`
 }
 
 // Evaluate is the segment queue's job the scheduler makes: evaluate one
@@ -119,6 +134,8 @@ type Result struct {
 	Unknown   int `json:"unknown"`
 	Evaluated int `json:"evaluated"`
 	Attempts  int `json:"attempts"` // webhook attempts queued
+	Steps     int `json:"steps"`    // enrollment steps queued
+	Started   int `json:"started"`  // scheduled broadcasts started
 	Skipped   int `json:"skipped"`
 }
 
@@ -129,6 +146,8 @@ func (r *Result) add(o Result) {
 	r.Unknown += o.Unknown
 	r.Evaluated += o.Evaluated
 	r.Attempts += o.Attempts
+	r.Steps += o.Steps
+	r.Started += o.Started
 	r.Skipped += o.Skipped
 }
 
@@ -175,7 +194,8 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 }
 
 func (s *Scheduler) log(ctx context.Context, r Result, err error) {
-	attrs := []any{"buckets", r.Buckets, "due", r.Due, "enqueued", r.Enqueued, "unknown", r.Unknown, "evaluated", r.Evaluated, "skipped", r.Skipped}
+	attrs := []any{"buckets", r.Buckets, "due", r.Due, "enqueued", r.Enqueued, "unknown", r.Unknown, "evaluated", r.Evaluated,
+		"attempts", r.Attempts, "steps", r.Steps, "started", r.Started, "skipped", r.Skipped}
 	if err != nil {
 		slog.ErrorContext(ctx, "scheduler: tick failed", append(attrs, "error", err.Error())...)
 		return
@@ -209,7 +229,7 @@ func (s *Scheduler) minute(ctx context.Context, m int64, now time.Time) (Result,
 // before a failure are still enqueued.
 func (s *Scheduler) bucket(ctx context.Context, duePK string, now time.Time) (Result, error) {
 	res := Result{Buckets: 1}
-	var sendBatch, segBatch, hookBatch []job
+	var sendBatch, segBatch, hookBatch, stepBatch []job
 	flush := func(batch *[]job, url string, n *int) error {
 		k, err := s.enqueue(ctx, url, *batch)
 		*n += k
@@ -245,6 +265,15 @@ func (s *Scheduler) bucket(ctx context.Context, duePK string, now time.Time) (Re
 						return err
 					}
 				}
+			case step:
+				stepBatch = append(stepBatch, j)
+				if len(stepBatch) == maxBatch {
+					if err := flush(&stepBatch, s.sequenceQueueURL, &res.Steps); err != nil {
+						return err
+					}
+				}
+			case started:
+				res.Started++
 			case unknown:
 				res.Unknown++
 			default:
@@ -256,7 +285,8 @@ func (s *Scheduler) bucket(ctx context.Context, duePK string, now time.Time) (Re
 	qerr := flush(&sendBatch, s.queueURL, &res.Enqueued)
 	serr := flush(&segBatch, s.segmentQueueURL, &res.Evaluated)
 	herr := flush(&hookBatch, s.webhookQueueURL, &res.Attempts)
-	return res, errors.Join(err, qerr, serr, herr)
+	perr := flush(&stepBatch, s.sequenceQueueURL, &res.Steps)
+	return res, errors.Join(err, qerr, serr, herr, perr)
 }
 
 // What entry decided.
@@ -268,6 +298,8 @@ const (
 	unknown
 	evaluate
 	attempt
+	step
+	started
 )
 
 // job is an item marked for a queue: its message body, its delay, and the
@@ -313,8 +345,73 @@ func (s *Scheduler) entry(ctx context.Context, e entry, now time.Time) (job, out
 			return job{}, skip, err
 		}
 		return s.webhookEntry(ctx, e, d, now)
+	case enrollmentType:
+		var enr enrollment
+		if err := it.decode(&enr); err != nil {
+			return job{}, skip, err
+		}
+		return s.enrollmentEntry(ctx, e, enr, now)
+	case broadcastType:
+		var b broadcast
+		if err := it.decode(&b); err != nil {
+			return job{}, skip, err
+		}
+		return s.broadcastEntry(ctx, e, b, now)
 	}
 	return job{}, skip, nil
+}
+
+// enrollmentEntry marks an enrollment whose next step is due (its Due keys
+// moved to the re-check) and makes the step's job, delayed to the second
+// it is due. The step's write moves the Due keys on; a job lost after the
+// mark is made again at the re-check, and a copy of it finds the step
+// taken. A finished or held enrollment's keys are cleared.
+func (s *Scheduler) enrollmentEntry(ctx context.Context, e entry, enr enrollment, now time.Time) (job, outcome, error) {
+	if enr.Status != "active" || enr.Held {
+		if err := s.repo.moveDue(ctx, enr.Key, e.DueSK, "", "", time.Time{}); err != nil && !errors.Is(err, errs.ErrConflict) {
+			return job{}, skip, err
+		}
+		return job{}, skip, nil
+	}
+	recheck := now.Add(Recheck)
+	pk, sk := store.DuePK(recheck, store.DueShard(enr.ID)), store.DueSK(recheck, enr.ID)
+	err := s.repo.moveDue(ctx, enr.Key, e.DueSK, pk, sk, time.Time{})
+	if errors.Is(err, errs.ErrConflict) {
+		return job{}, skip, nil // another tick marked it, or the worker took the step since
+	}
+	if err != nil {
+		return job{}, skip, err
+	}
+	var due *time.Time
+	if at, ok := dueAt(e.DueSK); ok {
+		due = &at
+	}
+	return job{body: StepJob{Step: &Step{OrgID: enr.OrgID, EnrollmentID: enr.ID, Seq: enr.Seq}}, orgID: enr.OrgID, id: enr.ID,
+		key: enr.Key, delay: delay(due, now), seenPK: e.DuePK, seenSK: e.DueSK, markPK: pk, markSK: sk}, step, nil
+}
+
+// broadcastEntry starts a scheduled broadcast whose sendAt came: it
+// becomes sending, which the stream turns into its fan-out's first page.
+// Any other broadcast's keys are cleared.
+func (s *Scheduler) broadcastEntry(ctx context.Context, e entry, b broadcast, now time.Time) (job, outcome, error) {
+	if b.Status != "scheduled" {
+		if err := s.repo.moveDue(ctx, b.Key, e.DueSK, "", "", time.Time{}); err != nil && !errors.Is(err, errs.ErrConflict) {
+			return job{}, skip, err
+		}
+		return job{}, skip, nil
+	}
+	if at, ok := dueAt(e.DueSK); ok && at.After(now) {
+		return job{}, skip, nil // due later this minute: the next tick starts it
+	}
+	err := s.repo.startBroadcast(ctx, b.Key, e.DueSK, now)
+	if errors.Is(err, errs.ErrConflict) {
+		return job{}, skip, nil
+	}
+	if err != nil {
+		return job{}, skip, err
+	}
+	slog.InfoContext(ctx, "scheduler: broadcast started", "orgId", b.OrgID, "broadcastId", b.ID)
+	return job{}, started, nil
 }
 
 // webhookEntry marks a delivery whose next attempt is due (its Due keys

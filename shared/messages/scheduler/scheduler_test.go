@@ -47,6 +47,8 @@ type spy struct {
 	q       *sqs.Client
 	segURL  string
 	hookURL string
+	seqURL  string
+	steps   []stepSent
 	mu      sync.Mutex
 	sent    []sent
 	evals   []evalSent
@@ -89,6 +91,14 @@ func (s *spy) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInpu
 				return nil, fmt.Errorf("not an attempt job: %s", aws.ToString(e.MessageBody))
 			}
 			s.hooks = append(s.hooks, hookSent{*j.Attempt, e.DelaySeconds})
+			continue
+		}
+		if aws.ToString(in.QueueUrl) == s.seqURL {
+			var j scheduler.StepJob
+			if err := json.Unmarshal([]byte(aws.ToString(e.MessageBody)), &j); err != nil || j.Step == nil {
+				return nil, fmt.Errorf("not a step job: %s", aws.ToString(e.MessageBody))
+			}
+			s.steps = append(s.steps, stepSent{*j.Step, e.DelaySeconds})
 			continue
 		}
 		if aws.ToString(in.QueueUrl) == s.segURL {
@@ -159,11 +169,13 @@ func newHarness(t *testing.T, now time.Time) *harness {
 	require.NoError(t, err)
 	hooks, err := q.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(env.Store.Table + "-webhooks")})
 	require.NoError(t, err)
+	seqs, err := q.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(env.Store.Table + "-sequences")})
+	require.NoError(t, err)
 	clk := clock.NewFake(now)
 	d, err := platform.NewDeps(cfg, config.Config{TableName: env.Store.Table, SendQueueURL: *out.QueueUrl, SegmentQueueURL: *seg.QueueUrl,
-		WebhookQueueURL: *hooks.QueueUrl}, clk)
+		WebhookQueueURL: *hooks.QueueUrl, SequenceQueueURL: *seqs.QueueUrl}, clk)
 	require.NoError(t, err)
-	sp := &spy{q: q, segURL: *seg.QueueUrl, hookURL: *hooks.QueueUrl}
+	sp := &spy{q: q, segURL: *seg.QueueUrl, hookURL: *hooks.QueueUrl, seqURL: *seqs.QueueUrl}
 	env.Counter.Reset()
 	return &harness{env: env, clk: clk, deps: d, sched: scheduler.New(d, sp), queue: sp, url: *out.QueueUrl, segURL: *seg.QueueUrl, faults: faults}
 }

@@ -13,7 +13,7 @@ import (
 // rate(1 minute) schedule (every 5 s by the local stack).
 var Function = platform.Worker[platform.EventHandler]{
 	Name:  "scheduler",
-	Needs: []string{"TABLE_NAME", "SEND_QUEUE_URL", "SEGMENT_QUEUE_URL", "WEBHOOK_QUEUE_URL"},
+	Needs: []string{"TABLE_NAME", "SEND_QUEUE_URL", "SEGMENT_QUEUE_URL", "WEBHOOK_QUEUE_URL", "SEQUENCE_QUEUE_URL"},
 	Build: func(d *platform.Deps) (platform.EventHandler, error) {
 		s := New(d, sqs.NewFromConfig(d.AWS))
 		return func(ctx context.Context, _ events.EventBridgeEvent) error {
