@@ -24,7 +24,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/sendwell/sendwell/shared/automation/journey"
 	"github.com/sendwell/sendwell/shared/contacts"
 	"github.com/sendwell/sendwell/shared/domains/domainitem"
 	"github.com/sendwell/sendwell/shared/imports/importitem"
@@ -127,7 +126,7 @@ type output struct {
 	purge  *contacts.PurgeJob // a contact's removal
 	send   *sends.Job         // a send that became queued
 	seg    *SegmentJob        // a segment to build or purge
-	seq    *journey.Job       // an enrollment's first step, a resume, a broadcast's first page
+	seq    *SequenceJob       // an enrollment's first step, a resume, a broadcast's first page
 }
 
 // translate turns one item change into what it produces.
@@ -233,8 +232,8 @@ func translate(rec Record) (output, error) {
 			return output{}, err
 		}
 		o.seg = job
-	case journey.EnrollmentType:
-		var old, cur journey.Enrollment
+	case enrollmentType:
+		var old, cur enrollmentImage
 		if err := decode(rec.Old, &old); err != nil {
 			return output{}, err
 		}
@@ -243,41 +242,41 @@ func translate(rec Record) (output, error) {
 		}
 		switch rec.EventName {
 		case Insert:
-			if cur.Status == journey.EnrActive {
-				o.seq = &journey.Job{Step: &journey.StepJob{OrgID: cur.OrgID, EnrollmentID: cur.ID, Seq: cur.Seq}}
+			if cur.Status == active {
+				o.seq = &SequenceJob{Step: &StepRef{OrgID: cur.OrgID, EnrollmentID: cur.ID, Seq: cur.Seq}}
 			}
 		case Modify:
 			if step, ok := webhookStep(old, cur); ok {
 				add(SequenceStep, cur.OrgID, cur.ContactID, step, nil)
 			}
 		}
-	case journey.SequenceType:
+	case sequenceType:
 		if rec.EventName != Modify {
 			return output{}, nil
 		}
-		var old, cur journey.Sequence
+		var old, cur statusImage
 		if err := decode(rec.Old, &old); err != nil {
 			return output{}, err
 		}
 		if err := decode(rec.New, &cur); err != nil {
 			return output{}, err
 		}
-		if old.Status == journey.Paused && cur.Status == journey.Active {
-			o.seq = &journey.Job{Resume: &journey.ResumeJob{OrgID: cur.OrgID, SequenceID: cur.ID}}
+		if old.Status == paused && cur.Status == active {
+			o.seq = &SequenceJob{Resume: &SequenceRef{OrgID: cur.OrgID, SequenceID: cur.ID}}
 		}
-	case journey.BroadcastType:
+	case broadcastType:
 		if rec.EventName == Remove {
 			return output{}, nil
 		}
-		var old, cur journey.Broadcast
+		var old, cur statusImage
 		if err := decode(rec.Old, &old); err != nil {
 			return output{}, err
 		}
 		if err := decode(rec.New, &cur); err != nil {
 			return output{}, err
 		}
-		if cur.Status == journey.BcSending && old.Status != journey.BcSending {
-			o.seq = &journey.Job{Broadcast: &journey.BroadcastJob{OrgID: cur.OrgID, BroadcastID: cur.ID, Page: cur.Pages}}
+		if cur.Status == sending && old.Status != sending {
+			o.seq = &SequenceJob{Broadcast: &BroadcastRef{OrgID: cur.OrgID, BroadcastID: cur.ID, Page: cur.Pages}}
 		}
 	}
 	return o, nil
@@ -295,14 +294,80 @@ type StepEvent struct {
 	Data         json.RawMessage `json:"data"`
 }
 
+// Items of the automation group, read by their attribute names so the
+// changes function links nothing of it (journey's types are the reference).
+const (
+	enrollmentType = "enrollment"
+	sequenceType   = "sequence"
+	broadcastType  = "broadcast"
+	active         = "active"  // an enrollment's and a sequence's
+	paused         = "paused"  // a sequence's
+	sending        = "sending" // a broadcast's
+	webhookResult  = "webhook" // a history record's result
+)
+
+// enrollmentImage is the part of an enrollment the stream consumer reads.
+type enrollmentImage struct {
+	OrgID      string `dynamodbav:"orgId"`
+	ID         string `dynamodbav:"id"`
+	SequenceID string `dynamodbav:"sequenceId"`
+	ContactID  string `dynamodbav:"contactId"`
+	Status     string `dynamodbav:"status"`
+	Seq        int    `dynamodbav:"seq"`
+	History    []struct {
+		Seq     int       `dynamodbav:"seq"`
+		Step    string    `dynamodbav:"step"`
+		Version int       `dynamodbav:"version"`
+		At      time.Time `dynamodbav:"at"`
+		Result  string    `dynamodbav:"result"`
+		Data    string    `dynamodbav:"data"`
+	} `dynamodbav:"history"`
+}
+
+// statusImage is the part of a sequence or a broadcast the stream consumer reads.
+type statusImage struct {
+	OrgID  string `dynamodbav:"orgId"`
+	ID     string `dynamodbav:"id"`
+	Status string `dynamodbav:"status"`
+	Pages  int    `dynamodbav:"pages"`
+}
+
+// SequenceJob is a sequence queue message from the stream (the body of
+// journey.Job): exactly one is set.
+type SequenceJob struct {
+	Step      *StepRef      `json:"step,omitempty"`
+	Resume    *SequenceRef  `json:"resume,omitempty"`
+	Broadcast *BroadcastRef `json:"broadcast,omitempty"`
+}
+
+// StepRef names step number Seq of an enrollment: an enrollment's first.
+type StepRef struct {
+	OrgID        string `json:"orgId"`
+	EnrollmentID string `json:"enrollmentId"`
+	Seq          int    `json:"seq"`
+}
+
+// SequenceRef names a sequence made active again after a pause.
+type SequenceRef struct {
+	OrgID      string `json:"orgId"`
+	SequenceID string `json:"sequenceId"`
+}
+
+// BroadcastRef names a page of a broadcast's fan-out: the first.
+type BroadcastRef struct {
+	OrgID       string `json:"orgId"`
+	BroadcastID string `json:"broadcastId"`
+	Page        int    `json:"page"`
+}
+
 // webhookStep is the sequence.step of an enrollment change that took a
 // webhook step: its new last history record.
-func webhookStep(old, cur journey.Enrollment) (StepEvent, bool) {
+func webhookStep(old, cur enrollmentImage) (StepEvent, bool) {
 	if cur.Seq <= old.Seq || len(cur.History) == 0 {
 		return StepEvent{}, false
 	}
 	r := cur.History[len(cur.History)-1]
-	if r.Result != journey.ResultWebhook || r.Seq != old.Seq {
+	if r.Result != webhookResult || r.Seq != old.Seq {
 		return StepEvent{}, false
 	}
 	data := json.RawMessage(r.Data)
@@ -498,7 +563,7 @@ type Publisher interface {
 	// again: harmless, as a step job names the step number it runs, a
 	// resume queues held steps that are held no more at most once, and a
 	// broadcast page job names the page it runs.
-	Sequence(ctx context.Context, jobs []journey.Job) error
+	Sequence(ctx context.Context, jobs []SequenceJob) error
 }
 
 // Process translates records and sends on their events in order, their
@@ -516,7 +581,7 @@ func Process(ctx context.Context, pub Publisher, records []Record) (int, error) 
 		purges     []contacts.PurgeJob
 		jobs       []sends.Job
 		segs       []SegmentJob
-		seqs       []journey.Job
+		seqs       []SequenceJob
 		seqFrom    []int
 		evFrom     []int // evFrom[i]: the record evs[i] came from
 		purgeFrom  []int
@@ -561,7 +626,7 @@ func Process(ctx context.Context, pub Publisher, records []Record) (int, error) 
 	if i, e := upTo(segs, segFrom, done, func(b []SegmentJob) error { return pub.Segment(ctx, b) }); e != nil {
 		done, err = i, e
 	}
-	if i, e := upTo(seqs, seqFrom, done, func(b []journey.Job) error { return pub.Sequence(ctx, b) }); e != nil {
+	if i, e := upTo(seqs, seqFrom, done, func(b []SequenceJob) error { return pub.Sequence(ctx, b) }); e != nil {
 		done, err = i, e
 	}
 	return done, err

@@ -19,7 +19,6 @@ import (
 
 	"github.com/sendwell/sendwell/shared/changes"
 	"github.com/sendwell/sendwell/shared/clock"
-	"github.com/sendwell/sendwell/shared/automation/journey"
 	"github.com/sendwell/sendwell/shared/contacts"
 	"github.com/sendwell/sendwell/shared/httpx"
 	"github.com/sendwell/sendwell/shared/localaws"
@@ -198,7 +197,7 @@ type pub struct {
 	jobs        []contacts.PurgeJob
 	sends       []sends.Job
 	segs        []changes.SegmentJob
-	seqs        []journey.Job
+	seqs        []changes.SequenceJob
 	failPurge   bool
 	failPublish bool
 }
@@ -229,7 +228,7 @@ func (p *pub) Segment(_ context.Context, jobs []changes.SegmentJob) error {
 	return nil
 }
 
-func (p *pub) Sequence(_ context.Context, jobs []journey.Job) error {
+func (p *pub) Sequence(_ context.Context, jobs []changes.SequenceJob) error {
 	p.seqs = append(p.seqs, jobs...)
 	return nil
 }

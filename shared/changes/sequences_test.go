@@ -23,7 +23,8 @@ func image(t *testing.T, v any) map[string]types.AttributeValue {
 	return av
 }
 
-// The stream turns an enrollment's insert into its first step job, a
+// The stream turns (the test writes the items with journey's types, the
+// reference of the attributes the changes function reads by name) an enrollment's insert into its first step job, a
 // paused sequence made active into a resume job, a broadcast that starts
 // sending into its first page job, and an enrollment's webhook step into
 // sequence.step; other changes of those items queue nothing.
@@ -50,15 +51,15 @@ func TestSequenceItemsMakeTheirJobs(t *testing.T) {
 		name      string
 		event     string
 		old, cur  any
-		job       *journey.Job
+		job       *changes.SequenceJob
 		eventType string
 	}{
-		{"enrollment inserted", changes.Insert, nil, enr, &journey.Job{Step: &journey.StepJob{OrgID: org, EnrollmentID: "enr_1", Seq: 0}}, ""},
+		{"enrollment inserted", changes.Insert, nil, enr, &changes.SequenceJob{Step: &changes.StepRef{OrgID: org, EnrollmentID: "enr_1", Seq: 0}}, ""},
 		{"webhook step taken", changes.Modify, enr, hooked, nil, changes.SequenceStep},
 		{"another step taken", changes.Modify, hooked, moved, nil, ""},
-		{"sequence resumed", changes.Modify, seq, active, &journey.Job{Resume: &journey.ResumeJob{OrgID: org, SequenceID: "welcome"}}, ""},
+		{"sequence resumed", changes.Modify, seq, active, &changes.SequenceJob{Resume: &changes.SequenceRef{OrgID: org, SequenceID: "welcome"}}, ""},
 		{"sequence paused", changes.Modify, active, seq, nil, ""},
-		{"broadcast started", changes.Modify, bc, sending, &journey.Job{Broadcast: &journey.BroadcastJob{OrgID: org, BroadcastID: "bc_1"}}, ""},
+		{"broadcast started", changes.Modify, bc, sending, &changes.SequenceJob{Broadcast: &changes.BroadcastRef{OrgID: org, BroadcastID: "bc_1"}}, ""},
 		{"broadcast page checkpointed", changes.Modify, sending, page, nil, ""},
 	}
 	for _, c := range cases {
@@ -71,7 +72,14 @@ func TestSequenceItemsMakeTheirJobs(t *testing.T) {
 			if c.job == nil {
 				require.Empty(t, p.seqs)
 			} else {
-				require.Equal(t, []journey.Job{*c.job}, p.seqs)
+				require.Equal(t, []changes.SequenceJob{*c.job}, p.seqs)
+				body, err := json.Marshal(c.job)
+				require.NoError(t, err)
+				var j journey.Job // the worker reads it as its own type
+				require.NoError(t, json.Unmarshal(body, &j))
+				again, err := json.Marshal(j)
+				require.NoError(t, err)
+				require.JSONEq(t, string(body), string(again))
 			}
 			if c.eventType == "" {
 				require.Empty(t, p.events)

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/sendwell/sendwell/shared/automation/journey"
 	"github.com/sendwell/sendwell/shared/contacts"
 	"github.com/sendwell/sendwell/shared/sends"
 )
@@ -96,8 +95,8 @@ func (p *QueuePublisher) Publish(ctx context.Context, events []DomainEvent) erro
 	return p.send(ctx, p.SequenceQueueURL, "events for sequences", triggers)
 }
 
-// Sequence queues the sequence jobs as journey.Job bodies, ten per call.
-func (p *QueuePublisher) Sequence(ctx context.Context, jobs []journey.Job) error {
+// Sequence queues the sequence jobs, ten per call.
+func (p *QueuePublisher) Sequence(ctx context.Context, jobs []SequenceJob) error {
 	if len(jobs) == 0 {
 		return nil
 	}
