@@ -29,6 +29,8 @@ type Resources struct {
 	SegmentDLQURL        string
 	WebhookQueueURL      string // the webhook worker's: domain events to fan out, and attempts
 	WebhookDLQURL        string
+	SequenceQueueURL     string // the sequence worker's: trigger events, enrollment steps, resumes, broadcast pages
+	SequenceDLQURL       string
 	// ConfigurationSet is the SES configuration set every email is sent
 	// with. moto keeps it but publishes no events for it: the local stack's
 	// mailbox simulator stands in for its EventBridge destination.
@@ -71,6 +73,10 @@ func EnsureResources(ctx context.Context, cfg aws.Config, prefix string) (Resour
 	}
 	// 60 s: longer than an attempt's 10 s, as in template.yaml.
 	if r.WebhookQueueURL, r.WebhookDLQURL, err = queueWithDLQ(ctx, q, prefix+"-webhooks", "webhook", "60"); err != nil {
+		return r, err
+	}
+	// 60 s: longer than a step (a send, a contact update) or a broadcast page.
+	if r.SequenceQueueURL, r.SequenceDLQURL, err = queueWithDLQ(ctx, q, prefix+"-sequences", "sequence", "60"); err != nil {
 		return r, err
 	}
 	if r.ConfigurationSet, err = configurationSet(ctx, sesv2.NewFromConfig(cfg), prefix); err != nil {
