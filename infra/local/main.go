@@ -28,6 +28,7 @@ import (
 
 	"github.com/sendwell/sendwell/shared/app"
 	"github.com/sendwell/sendwell/shared/auth"
+	sequenceworker "github.com/sendwell/sendwell/shared/automation/worker"
 	"github.com/sendwell/sendwell/shared/changes"
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/config"
@@ -78,6 +79,10 @@ const schedulerEvery = 5 * time.Second
 // Lambda timeout in template.yaml; less than the local segment queue's
 // visibility timeout (localaws.SegmentVisibility).
 const segmentBatchTimeout = 60 * time.Second
+
+// sequenceBatchTimeout is the sequence worker's deadline per batch, its
+// Lambda timeout in template.yaml.
+const sequenceBatchTimeout = 60 * time.Second
 
 // run serves until ctx is done, then stops everything it started.
 func run(ctx context.Context, out io.Writer) error {
@@ -148,7 +153,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	cfg.ImportsBucket, cfg.ImportQueueURL, cfg.DomainEventsQueueURL, cfg.S3PathStyle = res.ImportsBucket, res.ImportQueueURL, res.DomainEventsQueueURL, true
 	cfg.SendQueueURL, cfg.ConfigurationSet = res.SendQueueURL, res.ConfigurationSet
-	cfg.SegmentQueueURL, cfg.WebhookQueueURL = res.SegmentQueueURL, res.WebhookQueueURL
+	cfg.SegmentQueueURL, cfg.WebhookQueueURL, cfg.SequenceQueueURL = res.SegmentQueueURL, res.WebhookQueueURL, res.SequenceQueueURL
 	deps, err := platform.NewDeps(awsCfg, cfg, clock.System{})
 	if err != nil {
 		return err
@@ -218,6 +223,21 @@ func run(ctx context.Context, out io.Writer) error {
 			return err
 		}
 		return localaws.PollQueue(workCtx, sqs.NewFromConfig(awsCfg), res.WebhookQueueURL, localaws.SQSHandler(h))
+	})
+	// The sequence worker: trigger events, enrollment steps (waits up to 15
+	// minutes as SQS delays, longer ones through the scheduler), resumes and
+	// broadcast pages, each batch with its Lambda's deadline.
+	worker("sequence-worker", func() error {
+		h, err := sequenceworker.Function.Build(deps)
+		if err != nil {
+			return err
+		}
+		handle := func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			ctx, cancel := context.WithTimeout(ctx, sequenceBatchTimeout)
+			defer cancel()
+			return h(ctx, ev)
+		}
+		return localaws.PollQueue(workCtx, sqs.NewFromConfig(awsCfg), res.SequenceQueueURL, handle)
 	})
 	sched := scheduler.New(deps, sqs.NewFromConfig(awsCfg))
 	worker("scheduler", func() error {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/sendwell/sendwell/shared/auth"
+	"github.com/sendwell/sendwell/shared/automation"
 	"github.com/sendwell/sendwell/shared/contacts"
 	"github.com/sendwell/sendwell/shared/domains"
 	"github.com/sendwell/sendwell/shared/httpx"
@@ -25,14 +26,15 @@ import (
 // Functions names each API function and the groups it serves, as its
 // functions/<name>/main.go does.
 var Functions = map[string][]platform.API{
-	"auth":      {auth.API},
-	"contacts":  {contacts.API, tracking.API, imports.API},
-	"templates": {templates.API},
-	"domains":   {domains.API},
-	"messages":  {messages.API},
-	"public":    {public.API, links.API},
-	"segments":  {segments.API},
-	"webhooks":  {webhooks.API},
+	"auth":       {auth.API},
+	"contacts":   {contacts.API, tracking.API, imports.API},
+	"templates":  {templates.API},
+	"domains":    {domains.API},
+	"messages":   {messages.API},
+	"public":     {public.API, links.API},
+	"segments":   {segments.API},
+	"webhooks":   {webhooks.API},
+	"automation": {automation.API},
 }
 
 // Router returns the router of one API function, as its Lambda serves it.
