@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: run test check-tools fmt-check vet lint unit bench bench-import bench-send bench-segments bench-preview bench-webhooks
+.PHONY: run test check-tools fmt-check vet lint unit bench bench-import bench-send bench-segments bench-preview bench-webhooks bench-broadcast
 
 # The moto the local stack's launcher (shared/localaws/moto_server.py) is
 # written against: read from the launcher, so the pin lives in one place.
@@ -56,6 +56,10 @@ bench-segments:
 # Webhooks through make run: from a contact change to the receiver's 2xx, over WEBHOOK_CHANGES changes (50).
 bench-webhooks:
 	$(GO) test -run '^$$' -bench 'WebhookLatencyThroughMakeRun' -benchtime 1x -timeout 30m ./infra/local/
+
+# A broadcast through make run to BROADCAST_CONTACTS (10000) at BROADCAST_RATE a minute (1200), the stack killed halfway and restarted.
+bench-broadcast:
+	$(GO) test -run '^$$' -bench 'BroadcastThroughMakeRun' -benchtime 1x -timeout 120m ./infra/local/
 
 # Previews over PREVIEW_CONTACTS contacts (100000, the most a preview evaluates; about 3 minutes).
 bench-preview:

@@ -22,9 +22,18 @@ var groups = map[string][]string{
 	"changes":   {"shared/changes"},
 	"templates": {"shared/templates"},
 	"domains":   {"shared/domains"},
-	"messages":  {"shared/messages", "shared/sends"},
-	"segments":  {"shared/segments"},
-	"webhooks":  {"shared/webhooks"},
+	"messages":  {"shared/messages"},
+	// How sends are stored and counted, without the messages service: the
+	// changes function reads send items, the automation API its limits and
+	// counters.
+	"send-store": {"shared/sends"},
+	"segments":   {"shared/segments"},
+	"webhooks":   {"shared/webhooks"},
+	// Sequences, enrollments, campaigns and broadcasts; the sequence worker.
+	"automation": {"shared/automation"},
+	// The segments' condition language, pure Go: sequences' branches,
+	// exit conditions and event triggers are written in it.
+	"segment-rules": {"shared/segments/rules"},
 	// A sending domain as stored and shown, without the domains group's SES
 	// client: the changes function reads it for domain.verified.
 	"domain-item": {"shared/domains/domainitem"},
@@ -45,20 +54,27 @@ var functionGroups = map[string][]string{
 	"auth":          {"auth"},
 	"contacts":      {"contacts"},
 	"import-worker": {"contacts"},
-	"changes":       {"changes", "contacts", "messages", "domain-item"},
-	"public":        {"messages", "contacts"},
+	"changes":       {"changes", "contacts", "domain-item", "send-store"},
+	"public":        {"messages", "contacts", "send-store"},
 	"templates":     {"templates", "template-store"},
 	"domains":       {"domains", "domain-item"},
-	"messages":      {"messages", "template-store"},
-	"send-worker":   {"messages", "template-store"},
-	"ses-events":    {"messages", "contacts"},
-	"scheduler":     {"messages"},
-	"segments":      {"segments"},
+	"messages":      {"messages", "template-store", "send-store"},
+	"send-worker":   {"messages", "template-store", "send-store"},
+	"ses-events":    {"messages", "contacts", "send-store"},
+	"scheduler":     {"messages", "send-store"},
+	"segments":      {"segments", "segment-rules"},
 	// The segment worker reads contacts, events and sends by their stored
 	// attributes: it links no other group.
-	"segment-worker": {"segments"},
+	"segment-worker": {"segments", "segment-rules"},
 	"webhooks":       {"webhooks"},
 	"webhook-worker": {"webhooks"},
+	// The automation API checks the templates a sequence or a broadcast
+	// names through the template store.
+	"automation": {"automation", "segment-rules", "template-store", "send-store"},
+	// The sequence worker sends through the messages service (a send item
+	// for the send worker, never SES) and changes contacts through the
+	// contacts service, as the API would.
+	"sequence-worker": {"automation", "segment-rules", "messages", "template-store", "contacts", "send-store"},
 }
 
 // publicServices are the only AWS SDK service packages the public function

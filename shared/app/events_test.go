@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sendwell/sendwell/shared/app"
+	sequenceworker "github.com/sendwell/sendwell/shared/automation/worker"
 	"github.com/sendwell/sendwell/shared/changes"
 	"github.com/sendwell/sendwell/shared/clock"
 	"github.com/sendwell/sendwell/shared/httpx"
@@ -77,6 +79,23 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 		{"segments/list-contact-segments.json", 200}, // the contact create-contact.json made, in no segment
 		{"segments/preview-segment.json", 200},
 		{"segments/delete-segment.json", 204},
+		{"automation/put-sequence.json", 201},
+		{"automation/put-sequence-bad-graph.json", 400},
+		{"automation/activate-sequence.json", 200},
+		{"automation/get-sequence.json", 200},
+		{"automation/list-sequences.json", 200},
+		{"automation/trigger-sequence.json", 202}, // the contact create-contact.json made
+		{"automation/list-sequence-enrollments.json", 200},
+		{"automation/list-contact-enrollments.json", 200},
+		{"automation/simulate-sequence.json", 200},
+		{"automation/pause-sequence.json", 200},
+		{"automation/trigger-paused-sequence.json", 409},
+		{"automation/delete-sequence-force.json", 204},
+		{"automation/create-campaign.json", 201},
+		{"automation/list-campaigns.json", 200},
+		{"automation/create-broadcast-unknown-template.json", 422},
+		{"automation/list-broadcasts.json", 200},
+		{"sequence-worker/event-tracked.json", 0},
 		{"webhooks/create-webhook.json", 201}, // 127.0.0.1 is an allowed host here, as under make run
 		{"webhooks/create-webhook-metadata-url.json", 400},
 		{"webhooks/list-webhooks.json", 200},
@@ -183,6 +202,9 @@ func TestSampleEventsThroughTheLambdaEntryPoints(t *testing.T) {
 				return
 			case "scheduler/tick.json":
 				sampleTick(t, a, s, raw)
+				return
+			case "sequence-worker/event-tracked.json":
+				sampleSequenceWorker(t, a, s, raw)
 				return
 			}
 			if contactID != "" {
@@ -376,6 +398,30 @@ func sampleSegmentWorker(t *testing.T, a *api, s session, raw []byte) {
 	res, err := h(t.Context(), ev)
 	require.NoError(t, err)
 	assert.Empty(t, res.BatchItemFailures)
+}
+
+// sampleSequenceWorker: an event.tracked, as the changes function sends it
+// to the sequence queue, through the sequence worker's entry point, for a
+// contact and an active sequence that event triggers: it enrols the contact.
+func sampleSequenceWorker(t *testing.T, a *api, s session, raw []byte) {
+	c := &tenantAPI{api: a, s: s}
+	_, c.key = a.newKey(s, "sequence-worker")
+	contact := c.call("POST", "/api/contacts", map[string]any{"email": "signed-up@example.com"}).JSON(t)
+	seq := map[string]any{"name": "Sample", "trigger": map[string]any{"event": "signed_up"},
+		"steps": []any{map[string]any{"id": "wait", "type": "wait", "duration": "P1D"}}}
+	require.Equal(t, http.StatusCreated, c.call("PUT", "/api/sequences/sample", seq).Status)
+	require.Equal(t, http.StatusOK, c.call("POST", "/api/sequences/sample/activate", nil).Status)
+	body := strings.NewReplacer(samplePlaceholder("org"), s.OrgID, samplePlaceholder("cnt"), contact["id"].(string)).Replace(string(raw))
+	var ev events.SQSEvent
+	require.NoError(t, json.Unmarshal([]byte(body), &ev))
+	h, err := sequenceworker.Function.Build(a.deps)
+	require.NoError(t, err)
+	res, err := h(t.Context(), ev)
+	require.NoError(t, err)
+	assert.Empty(t, res.BatchItemFailures)
+	enrolled := c.call("GET", "/api/sequences/sample/enrollments", nil).JSON(t)["data"].([]any)
+	require.Len(t, enrolled, 1)
+	assert.Equal(t, contact["id"], enrolled[0].(map[string]any)["contactId"])
 }
 
 // sampleWebhookWorker: a domain event, as the changes function sends it to

@@ -86,7 +86,8 @@ func newAPIOn(t testing.TB, env *testenv.Env, clk *clock.Fake, opts ...option) *
 	cfg := config.Config{TableName: env.Store.Table, JWTSecret: []byte(testSecret), LinkSecret: []byte(testLinkSecret), RateLimitPerMinute: 1000,
 		WebhookKey: []byte(testWebhookKey), WebhookAllowedHosts: "127.0.0.1", WebhookQueueURL: res.WebhookQueueURL,
 		ImportsBucket: res.ImportsBucket, ImportQueueURL: res.ImportQueueURL, DomainEventsQueueURL: res.DomainEventsQueueURL, S3PathStyle: true,
-		SendQueueURL: res.SendQueueURL, SegmentQueueURL: res.SegmentQueueURL, ConfigurationSet: res.ConfigurationSet, PublicBaseURL: "https://api.sendwell.test"}
+		SendQueueURL: res.SendQueueURL, SegmentQueueURL: res.SegmentQueueURL, SequenceQueueURL: res.SequenceQueueURL, ConfigurationSet: res.ConfigurationSet,
+		PublicBaseURL: "https://api.sendwell.test"}
 	// The SES adapter's local setting, as config.FromEnv reads it (the
 	// domains tests set it both ways).
 	cfg.SESLocalAutoVerify = os.Getenv("SES_LOCAL_AUTO_VERIFY") == "true"

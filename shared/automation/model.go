@@ -163,7 +163,8 @@ type SimulateResponse struct {
 }
 
 // document is a sequence document in canonical form: every object's keys
-// sorted, no insignificant space, top-level nulls (absent fields) dropped,
+// sorted, no insignificant space, nulls (absent fields) dropped at the top
+// and in each step,
 // and "migrate" taken out. Two bodies that mean the same have one form.
 type document struct {
 	canonical []byte
@@ -193,6 +194,9 @@ func canonicalise(raw json.RawMessage) (document, error) {
 		if string(v) == "null" {
 			continue
 		}
+		if k == "steps" {
+			v = withoutNullFields(v)
+		}
 		c, err := canonicalJSON(v)
 		if err != nil {
 			return document{}, errs.Invalid("body", "The request body is not valid JSON.")
@@ -209,6 +213,28 @@ func canonicalise(raw json.RawMessage) (document, error) {
 	sum := sha256.Sum256(d.canonical)
 	d.hash = hex.EncodeToString(sum[:])
 	return d, nil
+}
+
+// withoutNullFields drops the null fields of each step (a null is an
+// absent field there, as at the top), so a stored step never shows one.
+// Nulls deeper down (an update's "set", a send's "data") are values.
+func withoutNullFields(steps json.RawMessage) json.RawMessage {
+	var list []map[string]json.RawMessage
+	if err := json.Unmarshal(steps, &list); err != nil {
+		return steps // not a list of objects: Parse says why
+	}
+	for _, step := range list {
+		for k, v := range step {
+			if string(v) == "null" {
+				delete(step, k)
+			}
+		}
+	}
+	out, err := json.Marshal(list)
+	if err != nil {
+		return steps
+	}
+	return out
 }
 
 // canonicalJSON re-encodes a JSON value with sorted keys, numbers as written.

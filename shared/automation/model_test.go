@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The canonical form sorts keys at every level, drops top-level nulls and
+// The canonical form sorts keys at every level, drops top-level and step-level nulls and
 // "migrate", keeps numbers as written and <, > and & as they are: bodies
 // that mean the same hash the same.
 func TestCanonicalise(t *testing.T) {
@@ -26,6 +26,14 @@ func TestCanonicalise(t *testing.T) {
 	c, err := canonicalise(json.RawMessage(`{"name": "A & <b>", "steps": [{"type": "exit", "id": "y"}], "n": 1.50}`))
 	require.NoError(t, err)
 	assert.NotEqual(t, a.hash, c.hash)
+
+	// A step's null fields are absent ones; a null inside an update's set is a value.
+	e, err := canonicalise(json.RawMessage(`{"name": "A & <b>", "steps": [{"type": "exit", "id": "x", "next": null}], "n": 1.50}`))
+	require.NoError(t, err)
+	assert.Equal(t, a.hash, e.hash)
+	f, err := canonicalise(json.RawMessage(`{"steps": [{"id": "u", "type": "update", "set": {"plan": null}, "from": null}]}`))
+	require.NoError(t, err)
+	assert.Equal(t, `{"steps":[{"id":"u","set":{"plan":null},"type":"update"}]}`, string(f.canonical))
 
 	_, err = canonicalise(json.RawMessage(`{"name": "x", "migrate": "yes"}`))
 	assert.ErrorContains(t, err, "'migrate'")

@@ -23,7 +23,7 @@ import (
 const (
 	MaxSubjectLen   = 998 // RFC 5322's line limit
 	MaxBodyBytes    = 200 << 10
-	MaxDataBytes    = 32 << 10
+	MaxDataBytes    = sends.MaxDataBytes
 	MaxAddressLen   = 320
 	MaxHeaders      = 20
 	MaxHeaderName   = 64
@@ -31,13 +31,13 @@ const (
 	MaxTags         = 10
 	MaxTagKeyLen    = 64
 	MaxTagValueLen  = 256
-	MaxScheduleDays = 30
+	MaxScheduleDays = sends.MaxScheduleDays
 	MaxBatch        = 100
 	MaxTemplateID   = 64
 )
 
 // MaxScheduleAhead is how far ahead a send may be scheduled.
-const MaxScheduleAhead = MaxScheduleDays * 24 * time.Hour
+const MaxScheduleAhead = sends.MaxScheduleAhead
 
 // idPrefix is the prefix of send ids ("msg_…").
 const idPrefix = "msg"

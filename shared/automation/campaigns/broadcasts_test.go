@@ -21,7 +21,7 @@ import (
 // its references against the tenant (422s naming the field).
 func TestBroadcastValidation(t *testing.T) {
 	f := newFixture(t)
-	seg := f.segment(nil, t0)
+	seg := f.Segment(nil, t0)
 	valid := map[string]string{"name": `"News"`, "segmentId": fmt.Sprintf("%q", seg), "templateId": `"welcome"`, "from": fmt.Sprintf("%q", from)}
 	body := func(change map[string]string) string {
 		fields := map[string]string{}
@@ -64,13 +64,13 @@ func TestBroadcastValidation(t *testing.T) {
 		{map[string]string{"templateId": `"missing"`}, 422, "templateId"},
 		{map[string]string{"campaignId": fmt.Sprintf("%q", ids.New(ids.Campaign, t0))}, 422, "campaignId"},
 	} {
-		w := f.do("POST", "/api/broadcasts", body(tc.change), nil)
+		w := f.Do("POST", "/api/broadcasts", body(tc.change), nil)
 		assert.Equal(t, tc.status, w.Code, "%v: %s", tc.change, w.Body.String())
 		assert.Contains(t, w.Body.String(), "'"+tc.field+"'", tc.change)
 	}
 
 	var b Broadcast
-	f.must(http.StatusCreated, "POST", "/api/broadcasts", body(map[string]string{"ratePerMinute": "600", "data": `{"b":1,"a":2}`,
+	f.Must(http.StatusCreated, "POST", "/api/broadcasts", body(map[string]string{"ratePerMinute": "600", "data": `{"b":1,"a":2}`,
 		"sendAt": `"2026-12-02T09:00:00Z"`}), &b)
 	assert.Equal(t, journey.BcDraft, b.Status)
 	assert.True(t, ids.Valid(ids.Broadcast, b.ID))
@@ -78,7 +78,7 @@ func TestBroadcastValidation(t *testing.T) {
 	require.NotNil(t, b.RatePerMinute)
 	assert.Equal(t, 600, *b.RatePerMinute)
 	assert.Equal(t, time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC), *b.SendAt)
-	f.must(http.StatusCreated, "POST", "/api/broadcasts", body(map[string]string{"segmentId": `"all"`}), nil)
+	f.Must(http.StatusCreated, "POST", "/api/broadcasts", body(map[string]string{"segmentId": `"all"`}), nil)
 }
 
 // A draft can be changed, sent (at once: sending from now; with a future
@@ -87,20 +87,20 @@ func TestBroadcastValidation(t *testing.T) {
 // move is a 409 saying why.
 func TestBroadcastStateMachine(t *testing.T) {
 	f := newFixture(t)
-	seg := f.segment(nil, t0)
+	seg := f.Segment(nil, t0)
 	b := f.broadcast(seg, "")
 
 	var p Broadcast
-	f.must(http.StatusOK, "PATCH", "/api/broadcasts/"+b.ID, `{"name":"Renamed","ratePerMinute":120,"data":null}`, &p)
+	f.Must(http.StatusOK, "PATCH", "/api/broadcasts/"+b.ID, `{"name":"Renamed","ratePerMinute":120,"data":null}`, &p)
 	assert.Equal(t, "Renamed", p.Name)
 	assert.Equal(t, 120, *p.RatePerMinute)
 	assert.Equal(t, "null", string(p.Data))
-	w := f.do("PATCH", "/api/broadcasts/"+b.ID, `{"templateId":"missing"}`, nil)
+	w := f.Do("PATCH", "/api/broadcasts/"+b.ID, `{"templateId":"missing"}`, nil)
 	assert.Equal(t, http.StatusUnprocessableEntity, w.Code)
 
-	f.clock.Advance(time.Minute)
+	f.Clock.Advance(time.Minute)
 	var sending Broadcast
-	f.must(http.StatusOK, "POST", "/api/broadcasts/"+b.ID+"/send", "", &sending)
+	f.Must(http.StatusOK, "POST", "/api/broadcasts/"+b.ID+"/send", "", &sending)
 	assert.Equal(t, journey.BcSending, sending.Status)
 	require.NotNil(t, sending.StartedAt)
 	assert.Equal(t, t0.Add(time.Minute), *sending.StartedAt)
@@ -113,85 +113,85 @@ func TestBroadcastStateMachine(t *testing.T) {
 		if c.method == "PATCH" {
 			body = `{"name":"x"}`
 		}
-		w := f.do(c.method, "/api/broadcasts/"+b.ID+c.path, body, nil)
+		w := f.Do(c.method, "/api/broadcasts/"+b.ID+c.path, body, nil)
 		assert.Equal(t, http.StatusConflict, w.Code, c)
 		assert.Contains(t, w.Body.String(), c.want)
 	}
 	var cancelled Broadcast
-	f.must(http.StatusOK, "POST", "/api/broadcasts/"+b.ID+"/cancel", "", &cancelled)
+	f.Must(http.StatusOK, "POST", "/api/broadcasts/"+b.ID+"/cancel", "", &cancelled)
 	assert.Equal(t, journey.BcCancelled, cancelled.Status)
 	assert.NotNil(t, cancelled.FinishedAt)
-	w = f.do("POST", "/api/broadcasts/"+b.ID+"/cancel", "", nil)
+	w = f.Do("POST", "/api/broadcasts/"+b.ID+"/cancel", "", nil)
 	assert.Equal(t, http.StatusConflict, w.Code)
 	assert.Contains(t, w.Body.String(), "The broadcast is cancelled")
-	f.must(http.StatusNoContent, "DELETE", "/api/broadcasts/"+b.ID, "", nil)
-	assert.Equal(t, http.StatusNotFound, f.do("GET", "/api/broadcasts/"+b.ID, "", nil).Code)
-	assert.Equal(t, http.StatusNotFound, f.do("POST", "/api/broadcasts/"+b.ID+"/cancel", "", nil).Code)
+	f.Must(http.StatusNoContent, "DELETE", "/api/broadcasts/"+b.ID, "", nil)
+	assert.Equal(t, http.StatusNotFound, f.Do("GET", "/api/broadcasts/"+b.ID, "", nil).Code)
+	assert.Equal(t, http.StatusNotFound, f.Do("POST", "/api/broadcasts/"+b.ID+"/cancel", "", nil).Code)
 
 	// Scheduled: Due keys at sendAt; cancel clears them.
-	at := f.clock.Now().Add(2 * time.Hour).Truncate(time.Second)
+	at := f.Clock.Now().Add(2 * time.Hour).Truncate(time.Second)
 	s := f.broadcast(seg, fmt.Sprintf(`,"sendAt":%q`, at.Format(time.RFC3339)))
-	f.must(http.StatusOK, "POST", "/api/broadcasts/"+s.ID+"/send", "", nil)
-	item := f.stored(s.ID)
+	f.Must(http.StatusOK, "POST", "/api/broadcasts/"+s.ID+"/send", "", nil)
+	item := f.Stored(s.ID)
 	assert.Equal(t, journey.BcScheduled, item.Status)
 	assert.Nil(t, item.StartedAt)
 	assert.Equal(t, store.DuePK(at, store.DueShard(s.ID)), item.DuePK)
 	assert.Equal(t, store.DueSK(at, s.ID), item.DueSK)
-	assert.Equal(t, http.StatusConflict, f.do("DELETE", "/api/broadcasts/"+s.ID, "", nil).Code)
-	f.must(http.StatusOK, "POST", "/api/broadcasts/"+s.ID+"/cancel", "", nil)
-	item = f.stored(s.ID)
+	assert.Equal(t, http.StatusConflict, f.Do("DELETE", "/api/broadcasts/"+s.ID, "", nil).Code)
+	f.Must(http.StatusOK, "POST", "/api/broadcasts/"+s.ID+"/cancel", "", nil)
+	item = f.Stored(s.ID)
 	assert.Equal(t, journey.BcCancelled, item.Status)
 	assert.Empty(t, item.DuePK)
 	assert.Empty(t, item.DueSK)
 
 	// A sendAt that has passed by the time of the send starts it at once.
-	late := f.broadcast(seg, fmt.Sprintf(`,"sendAt":%q`, f.clock.Now().Add(time.Minute).Format(time.RFC3339)))
-	f.clock.Advance(2 * time.Minute)
-	f.start(late.ID)
+	late := f.broadcast(seg, fmt.Sprintf(`,"sendAt":%q`, f.Clock.Now().Add(time.Minute).Format(time.RFC3339)))
+	f.Clock.Advance(2 * time.Minute)
+	f.Start(late.ID)
 
 	// Lists filter by status and campaign.
 	var c Campaign
-	f.must(http.StatusCreated, "POST", "/api/campaigns", `{"name":"Q4"}`, &c)
+	f.Must(http.StatusCreated, "POST", "/api/campaigns", `{"name":"Q4"}`, &c)
 	inCampaign := f.broadcast(seg, fmt.Sprintf(`,"campaignId":%q`, c.ID))
 	var page httpx.Page[Broadcast]
-	f.must(http.StatusOK, "GET", "/api/broadcasts?status=sending", "", &page)
+	f.Must(http.StatusOK, "GET", "/api/broadcasts?status=sending", "", &page)
 	require.Len(t, page.Data, 1)
 	assert.Equal(t, late.ID, page.Data[0].ID)
 	assert.Nil(t, page.Data[0].Progress.Sent, "lists do not read counters")
-	f.must(http.StatusOK, "GET", "/api/broadcasts?campaignId="+c.ID, "", &page)
+	f.Must(http.StatusOK, "GET", "/api/broadcasts?campaignId="+c.ID, "", &page)
 	require.Len(t, page.Data, 1)
 	assert.Equal(t, inCampaign.ID, page.Data[0].ID)
-	f.must(http.StatusOK, "GET", "/api/broadcasts", "", &page)
+	f.Must(http.StatusOK, "GET", "/api/broadcasts", "", &page)
 	assert.Len(t, page.Data, 3)
-	assert.Equal(t, http.StatusBadRequest, f.do("GET", "/api/broadcasts?status=done", "", nil).Code)
+	assert.Equal(t, http.StatusBadRequest, f.Do("GET", "/api/broadcasts?status=done", "", nil).Code)
 }
 
 // Send checks what a start needs: a built segment (409 while it builds), a
 // template and a verified sender (422s).
 func TestSendChecksTheBroadcastCanStart(t *testing.T) {
 	f := newFixture(t)
-	seg := f.segment(nil, t0)
+	seg := f.Segment(nil, t0)
 	b := f.broadcast(seg, "")
 
 	var it segments.Item
-	require.NoError(t, f.env.Store.GetConsistent(t.Context(), store.SegmentKey(org, seg), &it))
+	require.NoError(t, f.Env.Store.GetConsistent(t.Context(), store.SegmentKey(org, seg), &it))
 	it.Status = segments.StatusBuilding
-	require.NoError(t, f.env.Store.Put(t.Context(), it))
-	w := f.do("POST", "/api/broadcasts/"+b.ID+"/send", "", nil)
+	require.NoError(t, f.Env.Store.Put(t.Context(), it))
+	w := f.Do("POST", "/api/broadcasts/"+b.ID+"/send", "", nil)
 	assert.Equal(t, http.StatusConflict, w.Code)
 	assert.Contains(t, w.Body.String(), "still being built")
 	it.Status = segments.StatusReady
-	require.NoError(t, f.env.Store.Put(t.Context(), it))
+	require.NoError(t, f.Env.Store.Put(t.Context(), it))
 
-	f.must(http.StatusOK, "PATCH", "/api/broadcasts/"+b.ID, `{"from":"news@unverified.example"}`, nil)
-	w = f.do("POST", "/api/broadcasts/"+b.ID+"/send", "", nil)
+	f.Must(http.StatusOK, "PATCH", "/api/broadcasts/"+b.ID, `{"from":"news@unverified.example"}`, nil)
+	w = f.Do("POST", "/api/broadcasts/"+b.ID+"/send", "", nil)
 	assert.Equal(t, http.StatusUnprocessableEntity, w.Code)
 	assert.Contains(t, w.Body.String(), "unverified.example")
 
-	f.must(http.StatusOK, "PATCH", "/api/broadcasts/"+b.ID, fmt.Sprintf(`{"from":%q}`, from), nil)
-	require.NoError(t, f.env.Store.Delete(t.Context(), store.TemplateKey(org, template)))
-	w = f.do("POST", "/api/broadcasts/"+b.ID+"/send", "", nil)
+	f.Must(http.StatusOK, "PATCH", "/api/broadcasts/"+b.ID, fmt.Sprintf(`{"from":%q}`, from), nil)
+	require.NoError(t, f.Env.Store.Delete(t.Context(), store.TemplateKey(org, template)))
+	w = f.Do("POST", "/api/broadcasts/"+b.ID+"/send", "", nil)
 	assert.Equal(t, http.StatusUnprocessableEntity, w.Code)
 	assert.Contains(t, w.Body.String(), "'templateId'")
-	assert.Equal(t, journey.BcDraft, f.stored(b.ID).Status)
+	assert.Equal(t, journey.BcDraft, f.Stored(b.ID).Status)
 }

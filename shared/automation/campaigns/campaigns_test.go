@@ -24,7 +24,7 @@ import (
 func TestCampaignCRUD(t *testing.T) {
 	f := newFixture(t)
 	var c Campaign
-	f.must(http.StatusCreated, "POST", "/api/campaigns", `{"name":"  Onboarding  ","description":"Welcome flows"}`, &c)
+	f.Must(http.StatusCreated, "POST", "/api/campaigns", `{"name":"  Onboarding  ","description":"Welcome flows"}`, &c)
 	assert.True(t, ids.Valid(ids.Campaign, c.ID))
 	assert.Equal(t, "Onboarding", c.Name)
 	require.NotNil(t, c.Description)
@@ -38,13 +38,13 @@ func TestCampaignCRUD(t *testing.T) {
 		{fmt.Sprintf(`{"name":"x","description":%q}`, strings.Repeat("d", 2001)), "description"},
 		{`{"name":"x","status":"active"}`, "status"},
 	} {
-		w := f.do("POST", "/api/campaigns", tc.body, nil)
+		w := f.Do("POST", "/api/campaigns", tc.body, nil)
 		assert.Equal(t, http.StatusBadRequest, w.Code, tc.body)
 		assert.Contains(t, w.Body.String(), "'"+tc.field+"'", tc.body)
 	}
 
 	var got CampaignDetail
-	w := f.do("GET", "/api/campaigns/"+c.ID, "", &got)
+	w := f.Do("GET", "/api/campaigns/"+c.ID, "", &got)
 	require.Equal(t, http.StatusOK, w.Code)
 	assert.Equal(t, c.ID, got.ID)
 	assert.Contains(t, w.Body.String(), `"sequenceIds":[]`)
@@ -52,36 +52,36 @@ func TestCampaignCRUD(t *testing.T) {
 	assert.Zero(t, got.Stats.Sequences)
 
 	for i := range 3 {
-		f.clock.Advance(time.Millisecond)
-		f.must(http.StatusCreated, "POST", "/api/campaigns", fmt.Sprintf(`{"name":"c%d"}`, i), nil)
+		f.Clock.Advance(time.Millisecond)
+		f.Must(http.StatusCreated, "POST", "/api/campaigns", fmt.Sprintf(`{"name":"c%d"}`, i), nil)
 	}
-	f.clock.Advance(time.Second)
+	f.Clock.Advance(time.Second)
 	var patched Campaign
-	f.must(http.StatusOK, "PATCH", "/api/campaigns/"+c.ID, `{"name":"Onboarding v2","description":null,"status":"archived"}`, &patched)
+	f.Must(http.StatusOK, "PATCH", "/api/campaigns/"+c.ID, `{"name":"Onboarding v2","description":null,"status":"archived"}`, &patched)
 	assert.Equal(t, "Onboarding v2", patched.Name)
 	assert.Nil(t, patched.Description)
 	assert.Equal(t, journey.CampaignArchived, patched.Status)
-	assert.Equal(t, http.StatusBadRequest, f.do("PATCH", "/api/campaigns/"+c.ID, `{"status":"paused"}`, nil).Code)
+	assert.Equal(t, http.StatusBadRequest, f.Do("PATCH", "/api/campaigns/"+c.ID, `{"status":"paused"}`, nil).Code)
 
 	var page httpx.Page[Campaign]
-	f.must(http.StatusOK, "GET", "/api/campaigns?limit=2", "", &page)
+	f.Must(http.StatusOK, "GET", "/api/campaigns?limit=2", "", &page)
 	require.Len(t, page.Data, 2)
 	assert.Equal(t, "c2", page.Data[0].Name, "newest first")
 	require.NotNil(t, page.NextCursor)
 	var rest httpx.Page[Campaign]
-	f.must(http.StatusOK, "GET", "/api/campaigns?limit=2&cursor="+url.QueryEscape(*page.NextCursor), "", &rest)
+	f.Must(http.StatusOK, "GET", "/api/campaigns?limit=2&cursor="+url.QueryEscape(*page.NextCursor), "", &rest)
 	require.Len(t, rest.Data, 2)
 	assert.Nil(t, rest.NextCursor)
 	var archived httpx.Page[Campaign]
-	f.must(http.StatusOK, "GET", "/api/campaigns?status=archived", "", &archived)
+	f.Must(http.StatusOK, "GET", "/api/campaigns?status=archived", "", &archived)
 	require.Len(t, archived.Data, 1)
 	assert.Equal(t, c.ID, archived.Data[0].ID)
-	assert.Equal(t, http.StatusBadRequest, f.do("GET", "/api/campaigns?status=paused", "", nil).Code)
+	assert.Equal(t, http.StatusBadRequest, f.Do("GET", "/api/campaigns?status=paused", "", nil).Code)
 
-	f.must(http.StatusNoContent, "DELETE", "/api/campaigns/"+c.ID, "", nil)
-	assert.Equal(t, http.StatusNotFound, f.do("GET", "/api/campaigns/"+c.ID, "", nil).Code)
-	assert.Equal(t, http.StatusNotFound, f.do("DELETE", "/api/campaigns/"+c.ID, "", nil).Code)
-	assert.Equal(t, http.StatusNotFound, f.do("GET", "/api/campaigns/nope", "", nil).Code)
+	f.Must(http.StatusNoContent, "DELETE", "/api/campaigns/"+c.ID, "", nil)
+	assert.Equal(t, http.StatusNotFound, f.Do("GET", "/api/campaigns/"+c.ID, "", nil).Code)
+	assert.Equal(t, http.StatusNotFound, f.Do("DELETE", "/api/campaigns/"+c.ID, "", nil).Code)
+	assert.Equal(t, http.StatusNotFound, f.Do("GET", "/api/campaigns/nope", "", nil).Code)
 }
 
 // A campaign's stats add up its members' (sequences naming it: their
@@ -92,14 +92,14 @@ func TestCampaignStatsAddUpItsMembers(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
 	var c Campaign
-	f.must(http.StatusCreated, "POST", "/api/campaigns", `{"name":"Q4"}`, &c)
+	f.Must(http.StatusCreated, "POST", "/api/campaigns", `{"name":"Q4"}`, &c)
 
 	seq := func(id, campaign string) {
-		require.NoError(t, f.env.Store.Put(ctx, journey.Sequence{Key: store.SequenceKey(org, id), Type: journey.SequenceType,
+		require.NoError(t, f.Env.Store.Put(ctx, journey.Sequence{Key: store.SequenceKey(org, id), Type: journey.SequenceType,
 			OrgID: org, ID: id, Name: id, CampaignID: campaign, Status: journey.Active, Version: 1, CreatedAt: t0, UpdatedAt: t0}))
 	}
 	count := func(seqID, enr string, deltas map[string]int) {
-		require.NoError(t, f.env.Store.Transact(ctx, []types.TransactWriteItem{journey.CountOp(org, seqID, enr, deltas)}))
+		require.NoError(t, f.Env.Store.Transact(ctx, []types.TransactWriteItem{journey.CountOp(org, seqID, enr, deltas)}))
 	}
 	source := func(src string, shard int, counts map[string]int) {
 		item := map[string]types.AttributeValue{}
@@ -108,7 +108,7 @@ func TestCampaignStatsAddUpItsMembers(t *testing.T) {
 		for name, n := range counts {
 			item[name] = num(n)
 		}
-		_, err := f.env.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &f.env.Store.Table, Item: item})
+		_, err := f.Env.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &f.Env.Store.Table, Item: item})
 		require.NoError(t, err)
 	}
 	seq("welcome", c.ID)
@@ -127,14 +127,14 @@ func TestCampaignStatsAddUpItsMembers(t *testing.T) {
 	source(journey.StepSource("other", "s1"), 3, map[string]int{"sent": 50})
 
 	b1 := f.broadcast("all", fmt.Sprintf(`,"campaignId":%q`, c.ID))
-	f.clock.Advance(time.Millisecond)
+	f.Clock.Advance(time.Millisecond)
 	b2 := f.broadcast("all", fmt.Sprintf(`,"campaignId":%q`, c.ID))
-	f.clock.Advance(time.Millisecond)
+	f.Clock.Advance(time.Millisecond)
 	f.broadcast("all", "")
 	progress := func(id string, total, queued, skipped int) {
-		b := f.stored(id)
+		b := f.Stored(id)
 		b.Total, b.Queued, b.Skipped, b.Status = total, queued, skipped, journey.BcSent
-		require.NoError(t, f.env.Store.Put(ctx, b))
+		require.NoError(t, f.Env.Store.Put(ctx, b))
 	}
 	progress(b1.ID, 10, 8, 2)
 	progress(b2.ID, 5, 5, 0)
@@ -142,7 +142,7 @@ func TestCampaignStatsAddUpItsMembers(t *testing.T) {
 	source(journey.BroadcastSource(b2.ID), 2, map[string]int{"sent": 5, "opened": 4})
 
 	var got CampaignDetail
-	f.must(http.StatusOK, "GET", "/api/campaigns/"+c.ID, "", &got)
+	f.Must(http.StatusOK, "GET", "/api/campaigns/"+c.ID, "", &got)
 	assert.ElementsMatch(t, []string{"welcome", "nurture"}, got.SequenceIDs)
 	assert.ElementsMatch(t, []string{b1.ID, b2.ID}, got.BroadcastIDs)
 	s := got.Stats
@@ -161,15 +161,15 @@ func TestCampaignStatsAddUpItsMembers(t *testing.T) {
 	assert.Equal(t, 1, *s.Recipients.Failed)
 	assert.Equal(t, journey.Counters{"sent": 17, "delivered": 9, "opened": 5, "bounced": 1, "failed": 1}, s.Sends)
 
-	w := f.do("DELETE", "/api/campaigns/"+c.ID, "", nil)
+	w := f.Do("DELETE", "/api/campaigns/"+c.ID, "", nil)
 	assert.Equal(t, http.StatusConflict, w.Code)
 	assert.Contains(t, w.Body.String(), "2 sequences")
 	assert.Contains(t, w.Body.String(), "2 broadcasts")
 	assert.Contains(t, w.Body.String(), b1.ID)
 
 	// An archived campaign takes no new broadcast.
-	f.must(http.StatusOK, "PATCH", "/api/campaigns/"+c.ID, `{"status":"archived"}`, nil)
-	w = f.do("POST", "/api/broadcasts", fmt.Sprintf(`{"name":"n","segmentId":"all","templateId":%q,"from":%q,"campaignId":%q}`, template, from, c.ID), nil)
+	f.Must(http.StatusOK, "PATCH", "/api/campaigns/"+c.ID, `{"status":"archived"}`, nil)
+	w = f.Do("POST", "/api/broadcasts", fmt.Sprintf(`{"name":"n","segmentId":"all","templateId":%q,"from":%q,"campaignId":%q}`, template, from, c.ID), nil)
 	assert.Equal(t, http.StatusUnprocessableEntity, w.Code)
 	assert.Contains(t, w.Body.String(), "'campaignId'")
 }

@@ -2,8 +2,6 @@ package campaigns
 
 import (
 	"encoding/json"
-	"fmt"
-	"net/mail"
 	"strings"
 	"time"
 
@@ -11,7 +9,7 @@ import (
 	"github.com/sendwell/sendwell/shared/errs"
 	"github.com/sendwell/sendwell/shared/httpx"
 	"github.com/sendwell/sendwell/shared/ids"
-	"github.com/sendwell/sendwell/shared/messages"
+	"github.com/sendwell/sendwell/shared/sends"
 	"github.com/sendwell/sendwell/shared/templates/stored"
 	"github.com/sendwell/sendwell/shared/validate"
 )
@@ -22,15 +20,16 @@ const (
 	MaxDescriptionLen = 2000
 	MaxFromLen        = 320
 	// MaxRatePerMinute is the largest ratePerMinute a broadcast accepts;
-	// the fan-out never goes faster than MaxSendsPerSecond whatever it says.
+	// the fan-out never goes faster than fanout.MaxSendsPerSecond whatever
+	// it says.
 	MaxRatePerMinute = 60000
 	// MaxSendAhead is how far ahead a broadcast's sendAt may be, as for a
 	// scheduled send.
-	MaxSendAhead = messages.MaxScheduleAhead
+	MaxSendAhead = sends.MaxScheduleAhead
 )
 
 // AudienceAll is the segmentId of a broadcast to every contact.
-const AudienceAll = "all"
+const AudienceAll = journey.AudienceAll
 
 // segmentPrefix is the prefix of segment ids ("seg_…").
 const segmentPrefix = "seg"
@@ -239,7 +238,7 @@ func (r *BroadcastRequest) Validate() error {
 	if err := checkFrom(&r.From); err != nil {
 		return err
 	}
-	data, err := stored.CanonicalObject("data", r.Data, messages.MaxDataBytes)
+	data, err := stored.CanonicalObject("data", r.Data, sends.MaxDataBytes)
 	if err != nil {
 		return err
 	}
@@ -300,7 +299,7 @@ func (p *BroadcastPatch) Validate() error {
 		}
 	}
 	if p.Data.Set && !p.Data.Null {
-		data, err := stored.CanonicalObject("data", p.Data.Value, messages.MaxDataBytes)
+		data, err := stored.CanonicalObject("data", p.Data.Value, sends.MaxDataBytes)
 		if err != nil {
 			return err
 		}
@@ -363,18 +362,9 @@ func checkFrom(from *string) error {
 	return nil
 }
 
-// fromDomain is the lower-cased domain of a sender address.
-func fromDomain(from string) (string, error) {
-	a, err := mail.ParseAddress(from)
-	if err != nil {
-		return "", err
-	}
-	domain := strings.ToLower(a.Address[strings.LastIndexByte(a.Address, '@')+1:])
-	if !strings.Contains(domain, ".") {
-		return "", fmt.Errorf("campaigns: no dot in the domain of %q", from)
-	}
-	return domain, nil
-}
+// fromDomain is the lower-cased domain of a sender address
+// (journey.SenderDomain).
+func fromDomain(from string) (string, error) { return journey.SenderDomain(from) }
 
 func parseSendAt(s *string) (*time.Time, error) {
 	if s == nil {

@@ -29,9 +29,9 @@ type repo struct{ st *store.Store }
 
 // Attribute names the conditions and updates use.
 const (
-	attrStatus     = "status"
-	attrRev        = "rev"
-	attrUpdatedAt  = "updatedAt"
+	attrStatus     = journey.AttrStatus
+	attrRev        = journey.AttrRev
+	attrUpdatedAt  = journey.AttrUpdatedAt
 	attrCampaignID = "campaignId"
 )
 
@@ -232,19 +232,10 @@ func (r repo) deleteBroadcast(ctx context.Context, b *journey.Broadcast) error {
 	return store.MapErr(err)
 }
 
-// cancelBroadcast moves a scheduled or sending broadcast to cancelled and
-// clears its Due keys: the fan-out finds the status before its next page.
-// errs.ErrConflict when it is neither.
+// cancelBroadcast moves a scheduled or sending broadcast to cancelled
+// (journey.CancelBroadcast); errs.ErrConflict when it is neither.
 func (r repo) cancelBroadcast(ctx context.Context, orgID, id string, now time.Time) error {
-	_, err := r.st.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &r.st.Table, Key: store.BroadcastKey(orgID, id).KeyAV(),
-		UpdateExpression:    aws.String("SET #st = :cancelled, #fin = :now, #up = :now, #rev = #rev + :one REMOVE #dpk, #dsk"),
-		ConditionExpression: aws.String("#st IN (:scheduled, :sending)"),
-		ExpressionAttributeNames: map[string]string{"#st": attrStatus, "#fin": "finishedAt", "#up": attrUpdatedAt, "#rev": attrRev,
-			"#dpk": store.AttrDuePK, "#dsk": store.AttrDueSK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":cancelled": str(journey.BcCancelled), ":now": when(now),
-			":one": num(1), ":scheduled": str(journey.BcScheduled), ":sending": str(journey.BcSending)},
-	})
-	return store.MapErr(err)
+	return journey.CancelBroadcast(ctx, r.st, orgID, id, now)
 }
 
 // exists reads whether an item is at k (1 GetItem of its key only).
@@ -269,26 +260,7 @@ func (r repo) segment(ctx context.Context, orgID, id string) (segmentState, erro
 }
 
 // domainVerified says whether domain is a verified sending domain of the
-// tenant, as the send API checks it: its claim names the tenant and the
-// tenant's domain item is verified.
+// tenant (journey.DomainVerified).
 func (r repo) domainVerified(ctx context.Context, orgID, domain string) (bool, error) {
-	var claim struct {
-		OrgID    string `dynamodbav:"orgId"`
-		DomainID string `dynamodbav:"domainId"`
-	}
-	err := r.st.Get(ctx, store.DomainClaimKey(domain), &claim)
-	if errors.Is(err, errs.ErrNotFound) || err == nil && claim.OrgID != orgID {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	var d struct {
-		Status string `dynamodbav:"status"`
-	}
-	err = r.st.Get(ctx, store.DomainKey(orgID, claim.DomainID), &d)
-	if errors.Is(err, errs.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil && d.Status == "verified", err
+	return journey.DomainVerified(ctx, r.st, orgID, domain)
 }

@@ -1,6 +1,8 @@
-// Package campaigns is the automation group's campaigns and broadcasts:
-// the API (/api/campaigns*, /api/broadcasts*) and the broadcast fan-out
-// the sequence worker runs, one page per job (Fanout).
+// Package campaigns is the automation group's campaigns and broadcasts
+// API (/api/campaigns*, /api/broadcasts*). The broadcast fan-out the
+// sequence worker runs, one page per job, is package
+// shared/automation/fanout: this package links neither SQS nor the
+// messages pipeline.
 package campaigns
 
 import (

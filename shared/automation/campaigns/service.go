@@ -2,7 +2,6 @@ package campaigns
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -573,12 +572,4 @@ func (s *Service) CancelBroadcast(ctx context.Context, orgID, id string) (Broadc
 		return Broadcast{}, errs.NewConflict(fmt.Sprintf("The broadcast is %s: only a scheduled or sending broadcast can be cancelled.", b.Status))
 	}
 	return broadcastAPI(b), nil
-}
-
-// rawData is a broadcast's data as a send request takes it.
-func rawData(b *journey.Broadcast) json.RawMessage {
-	if b.Data == "" {
-		return nil
-	}
-	return json.RawMessage(b.Data)
 }

@@ -272,6 +272,16 @@ const (
 	BcCancelled = "cancelled"
 )
 
+// AudienceAll is the SegmentID of a broadcast to every contact.
+const AudienceAll = "all"
+
+// Attribute names of a broadcast's item that conditions and updates name.
+const (
+	AttrStatus    = "status"
+	AttrRev       = "rev"
+	AttrUpdatedAt = "updatedAt"
+)
+
 // Broadcast is a one-off send of a template to a segment's members or to
 // every contact (store.BroadcastKey), with its fan-out's checkpoint.
 type Broadcast struct {
@@ -281,7 +291,7 @@ type Broadcast struct {
 	ID            string     `dynamodbav:"id"`
 	Name          string     `dynamodbav:"name"`
 	CampaignID    string     `dynamodbav:"campaignId,omitempty"`
-	SegmentID     string     `dynamodbav:"segmentId"` // "all": every contact
+	SegmentID     string     `dynamodbav:"segmentId"` // AudienceAll: every contact
 	TemplateID    string     `dynamodbav:"templateId"`
 	From          string     `dynamodbav:"from"`
 	Data          string     `dynamodbav:"data,omitempty"`
@@ -304,6 +314,10 @@ type Broadcast struct {
 	Queued  int    `dynamodbav:"queued"`  // sends made
 	Skipped int    `dynamodbav:"skipped"` // unsubscribed, suppressed, or without an address
 	Rev     int    `dynamodbav:"rev"`
+	// QueuedPage is the last page whose job the fan-out queued (and
+	// recorded so): a copy of a done page's job tells from it whether the
+	// next page still needs queueing. Only the fan-out writes it.
+	QueuedPage int `dynamodbav:"queuedPage,omitempty"`
 
 	DuePK string `dynamodbav:"DuePK,omitempty"` // a scheduled broadcast's sendAt
 	DueSK string `dynamodbav:"DueSK,omitempty"`

@@ -3,7 +3,7 @@ package worker
 import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/sendwell/sendwell/shared/automation/campaigns"
+	"github.com/sendwell/sendwell/shared/automation/fanout"
 	"github.com/sendwell/sendwell/shared/messages"
 	"github.com/sendwell/sendwell/shared/platform"
 )
@@ -18,7 +18,7 @@ var Function = platform.Worker[platform.SQSHandler]{
 	Build: func(d *platform.Deps) (platform.SQSHandler, error) {
 		q := sqs.NewFromConfig(d.AWS)
 		msgs := messages.NewService(d.Store, d.Clock)
-		fanout := campaigns.New(d.Store, d.Clock, msgs, q, d.Config.SequenceQueueURL)
-		return New(d.Store, d.Clock, msgs, q, d.Config.SequenceQueueURL, fanout).Handle, nil
+		fo := fanout.New(d.Store, d.Clock, msgs, q, d.Config.SequenceQueueURL)
+		return New(d.Store, d.Clock, msgs, q, d.Config.SequenceQueueURL, fo).Handle, nil
 	},
 }

@@ -57,7 +57,7 @@ type SQSSender interface {
 
 var _ SQSSender = (*sqs.Client)(nil)
 
-// BroadcastRunner runs one page of a broadcast's fan-out.
+// BroadcastRunner runs one page of a broadcast's fan-out (fanout.Fanout).
 type BroadcastRunner interface {
 	Run(ctx context.Context, job journey.BroadcastJob) error
 }

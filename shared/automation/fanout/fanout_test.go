@@ -1,4 +1,4 @@
-package campaigns
+package fanout
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sendwell/sendwell/shared/automation/campaigns"
+	"github.com/sendwell/sendwell/shared/automation/internal/broadcasttest"
 	"github.com/sendwell/sendwell/shared/automation/journey"
 	"github.com/sendwell/sendwell/shared/awsx"
 	"github.com/sendwell/sendwell/shared/errs"
@@ -24,16 +26,16 @@ import (
 // audience is a fixture's 250 contacts: every 10th unsubscribed (25), every
 // 9th of the rest suppressed, all members of one segment since before t0.
 type audience struct {
-	contacts   []contactSeed
+	contacts   []broadcasttest.Contact
 	segmentID  string
 	subscribed int // neither unsubscribed nor suppressed
 }
 
 func newAudience(f *fixture, n int) audience {
-	cs := f.contacts(n, 10, 9)
-	a := audience{contacts: cs, segmentID: f.segment(cs, t0.Add(-time.Hour))}
+	cs := f.Contacts(n, 10, 9)
+	a := audience{contacts: cs, segmentID: f.Segment(cs, t0.Add(-time.Hour))}
 	for _, c := range cs {
-		if c.subscribed && !c.suppressed {
+		if c.Subscribed && !c.Suppressed {
 			a.subscribed++
 		}
 	}
@@ -44,31 +46,31 @@ func newAudience(f *fixture, n int) audience {
 // broadcast (made once, stored under the derived id with the broadcast's
 // source), the others none, and the progress the API shows.
 func (f *fixture) check(a audience, b journey.Broadcast) {
-	t := f.t
+	t := f.T
 	ctx := t.Context()
 	for _, c := range a.contacts {
 		want := 0
-		if c.subscribed && !c.suppressed {
+		if c.Subscribed && !c.Suppressed {
 			want = 1
 		}
 		// A run cut short may have made a send without seeing it made (its
 		// context ended): the send items and the usage counter below are
 		// the proof; the calls seen never make two.
-		require.LessOrEqual(t, f.sender.madeFor(c.id), want, "sends made for %s", c.email)
+		require.LessOrEqual(t, f.sender.madeFor(c.ID), want, "sends made for %s", c.Email)
 		var it sends.Item
-		err := f.env.Store.Get(ctx, store.SendKey(org, messages.SendID(*b.StartedAt, b.ID+"/"+c.id)), &it)
+		err := f.Env.Store.Get(ctx, store.SendKey(org, messages.SendID(*b.StartedAt, b.ID+"/"+c.ID)), &it)
 		if want == 0 {
-			require.ErrorIs(t, err, errs.ErrNotFound, c.email)
+			require.ErrorIs(t, err, errs.ErrNotFound, c.Email)
 			continue
 		}
-		require.NoError(t, err, c.email)
+		require.NoError(t, err, c.Email)
 		assert.Equal(t, journey.BroadcastSource(b.ID), it.Source)
-		assert.Equal(t, c.email, it.To)
+		assert.Equal(t, c.Email, it.To)
 		assert.Equal(t, sends.Marketing, it.Kind)
 		assert.Equal(t, sends.Queued, it.Status)
 	}
-	var got Broadcast
-	f.must(http.StatusOK, "GET", "/api/broadcasts/"+b.ID, "", &got)
+	var got campaigns.Broadcast
+	f.Must(http.StatusOK, "GET", "/api/broadcasts/"+b.ID, "", &got)
 	assert.Equal(t, journey.BcSent, got.Status)
 	assert.NotNil(t, got.FinishedAt)
 	assert.Equal(t, len(a.contacts), got.Progress.Total)
@@ -80,7 +82,7 @@ func (f *fixture) check(a audience, b journey.Broadcast) {
 	var usage struct {
 		Emails int `dynamodbav:"emails"`
 	}
-	require.NoError(t, f.env.Store.GetConsistent(ctx, store.UsageKey(org, *b.StartedAt), &usage))
+	require.NoError(t, f.Env.Store.GetConsistent(ctx, store.UsageKey(org, *b.StartedAt), &usage))
 	assert.Equal(t, a.subscribed, usage.Emails, "sends made in all: the month's usage counts each once")
 }
 
@@ -92,32 +94,32 @@ func TestFanoutSendsOnceToEachSubscribedContact(t *testing.T) {
 	f := newFixture(t)
 	f.fanout.pageCap = 40
 	a := newAudience(f, 250)
-	late := f.contacts(5, 0, 0)
+	late := f.Contacts(5, 0, 0)
 	for i := range late {
-		late[i].id = ids.New(ids.Contact, t0.Add(-time.Minute).Add(time.Duration(i)*time.Millisecond))
+		late[i].ID = ids.New(ids.Contact, t0.Add(-time.Minute).Add(time.Duration(i)*time.Millisecond))
 	}
 	b := f.broadcast(a.segmentID, "")
-	f.clock.Advance(time.Minute)
-	job := f.start(b.ID)
-	f.members(a.segmentID, late, f.clock.Now().Add(time.Second)) // joined after the start
+	f.Clock.Advance(time.Minute)
+	job := f.Start(b.ID)
+	f.Members(a.segmentID, late, f.Clock.Now().Add(time.Second)) // joined after the start
 
-	f.env.Counter.Reset()
+	f.Env.Counter.Reset()
 	began := time.Now()
 	require.NoError(t, f.fanout.Run(t.Context(), job))
 	pages := 1 + f.drain(100)
 	took := time.Since(began)
 	assert.Equal(t, 7, pages, "250 members in pages of 40")
 	assert.Zero(t, f.queue.len())
-	calls := f.env.Counter.Snapshot()
+	calls := f.Env.Counter.Snapshot()
 
-	f.check(a, f.stored(b.ID))
+	f.check(a, f.Stored(b.ID))
 	for _, c := range a.contacts {
-		if c.subscribed && !c.suppressed {
-			require.Equal(t, 1, f.sender.madeFor(c.id), c.email)
+		if c.Subscribed && !c.Suppressed {
+			require.Equal(t, 1, f.sender.madeFor(c.ID), c.Email)
 		}
 	}
 	for _, c := range late {
-		assert.Zero(t, f.sender.madeFor(c.id), "joined after the start")
+		assert.Zero(t, f.sender.madeFor(c.ID), "joined after the start")
 	}
 	assert.Equal(t, pages-1, f.queue.sent, "one SQS message per page after the first")
 
@@ -145,22 +147,22 @@ func TestFanoutSendsOnceToEachSubscribedContact(t *testing.T) {
 func TestFanoutToAllContacts(t *testing.T) {
 	f := newFixture(t)
 	f.fanout.pageCap = 30
-	cs := f.contacts(70, 10, 9)
+	cs := f.Contacts(70, 10, 9)
 	a := audience{contacts: cs}
 	for _, c := range cs {
-		if c.subscribed && !c.suppressed {
+		if c.Subscribed && !c.Suppressed {
 			a.subscribed++
 		}
 	}
-	b := f.broadcast(AudienceAll, "")
-	job := f.start(b.ID)
-	f.clock.Advance(time.Second)
-	newer := ids.New(ids.Contact, f.clock.Now())
-	require.NoError(t, f.env.Store.Put(t.Context(), contactItem(newer, "new@example.org", true)))
+	b := f.broadcast(journey.AudienceAll, "")
+	job := f.Start(b.ID)
+	f.Clock.Advance(time.Second)
+	newer := ids.New(ids.Contact, f.Clock.Now())
+	require.NoError(t, f.Env.Store.Put(t.Context(), broadcasttest.ContactItem(newer, "new@example.org", true)))
 
 	require.NoError(t, f.fanout.Run(t.Context(), job))
 	f.drain(10)
-	f.check(a, f.stored(b.ID))
+	f.check(a, f.Stored(b.ID))
 	assert.Zero(t, f.sender.madeFor(newer))
 	f.sender.mu.Lock()
 	calls := f.sender.calls
@@ -178,7 +180,7 @@ func TestAResumedFanoutSendsOnceAndCountsRight(t *testing.T) {
 	f.fanout.pageCap = 50
 	a := newAudience(f, 150)
 	b := f.broadcast(a.segmentID, "")
-	job := f.start(b.ID)
+	job := f.Start(b.ID)
 	require.NoError(t, f.fanout.Run(t.Context(), job)) // page 0
 	next, ok := f.queue.pop()
 	require.True(t, ok)
@@ -193,7 +195,7 @@ func TestAResumedFanoutSendsOnceAndCountsRight(t *testing.T) {
 	}
 	err := f.fanout.Run(t.Context(), next.job)
 	require.ErrorIs(t, err, errDied)
-	assert.Equal(t, 1, f.stored(b.ID).Pages, "no checkpoint")
+	assert.Equal(t, 1, f.Stored(b.ID).Pages, "no checkpoint")
 	assert.Zero(t, f.queue.len(), "no next page")
 	assert.Positive(t, f.sender.total())
 
@@ -203,13 +205,13 @@ func TestAResumedFanoutSendsOnceAndCountsRight(t *testing.T) {
 	err = f.fanout.Run(t.Context(), next.job)
 	require.Error(t, err)
 	assert.Equal(t, 2, faults.Fired("DynamoDB.UpdateItem"))
-	assert.Equal(t, 1, f.stored(b.ID).Pages, "no checkpoint")
+	assert.Equal(t, 1, f.Stored(b.ID).Pages, "no checkpoint")
 	assert.Zero(t, f.queue.len())
 
 	// The job's retry finishes the page, and the rest follows.
 	require.NoError(t, f.fanout.Run(t.Context(), next.job))
 	f.drain(20)
-	f.check(a, f.stored(b.ID))
+	f.check(a, f.Stored(b.ID))
 }
 
 // A copy of a page job whose page is done makes no send and changes no
@@ -219,14 +221,14 @@ func TestARedeliveredPageJobDoesNothing(t *testing.T) {
 	f.fanout.pageCap = 20
 	a := newAudience(f, 60)
 	b := f.broadcast(a.segmentID, "")
-	job := f.start(b.ID)
+	job := f.Start(b.ID)
 	require.NoError(t, f.fanout.Run(t.Context(), job))
-	before, calls := f.stored(b.ID), f.sender.calls
+	before, calls := f.Stored(b.ID), f.sender.calls
 	next, _ := f.queue.pop()
 
 	require.NoError(t, f.fanout.Run(t.Context(), job)) // a copy of page 0
 	assert.Equal(t, calls, f.sender.calls, "no send call")
-	after := f.stored(b.ID)
+	after := f.Stored(b.ID)
 	assert.Equal(t, before.Pages, after.Pages)
 	assert.Equal(t, before.Queued, after.Queued)
 	assert.Equal(t, before.Skipped, after.Skipped)
@@ -241,7 +243,7 @@ func TestARedeliveredPageJobDoesNothing(t *testing.T) {
 	require.NoError(t, f.fanout.Run(t.Context(), next.job)) // a copy, before page 2 ran
 	assert.Equal(t, 1, f.queue.len(), "page 2 once")
 	f.drain(10)
-	f.check(a, f.stored(b.ID))
+	f.check(a, f.Stored(b.ID))
 	require.NoError(t, f.fanout.Run(t.Context(), job), "a copy after the end")
 	assert.Zero(t, f.queue.len())
 }
@@ -253,7 +255,7 @@ func TestCancelStopsTheFanout(t *testing.T) {
 	f.fanout.pageCap = 20
 	a := newAudience(f, 80)
 	b := f.broadcast(a.segmentID, "")
-	job := f.start(b.ID)
+	job := f.Start(b.ID)
 	require.NoError(t, f.fanout.Run(t.Context(), job))
 	next, _ := f.queue.pop()
 
@@ -269,7 +271,7 @@ func TestCancelStopsTheFanout(t *testing.T) {
 	require.NoError(t, f.fanout.Run(t.Context(), next.job))
 	f.sender.before = nil
 	assert.Zero(t, f.queue.len(), "no next page")
-	st := f.stored(b.ID)
+	st := f.Stored(b.ID)
 	assert.Equal(t, journey.BcCancelled, st.Status)
 	assert.Equal(t, 2, st.Pages)
 	assert.Equal(t, 40, st.Total)
@@ -280,8 +282,8 @@ func TestCancelStopsTheFanout(t *testing.T) {
 	require.NoError(t, f.fanout.Run(t.Context(), journey.BroadcastJob{OrgID: org, BroadcastID: b.ID, Page: 2}))
 	assert.Equal(t, made, f.sender.total())
 	assert.Zero(t, f.queue.len())
-	var got Broadcast
-	f.must(http.StatusOK, "GET", "/api/broadcasts/"+b.ID, "", &got)
+	var got campaigns.Broadcast
+	f.Must(http.StatusOK, "GET", "/api/broadcasts/"+b.ID, "", &got)
 	assert.Equal(t, 40, got.Progress.Total)
 	assert.Equal(t, made, got.Progress.Queued)
 }
@@ -294,7 +296,7 @@ func TestFanoutFailuresLeaveTheCheckpoint(t *testing.T) {
 	f.fanout.pageCap = 20
 	a := newAudience(f, 40)
 	b := f.broadcast(a.segmentID, "")
-	job := f.start(b.ID)
+	job := f.Start(b.ID)
 	quota := &errs.RateLimited{RetryAfter: 60, Message: "quota"}
 	f.sender.before = func(n int) error {
 		if n == 3 {
@@ -305,23 +307,23 @@ func TestFanoutFailuresLeaveTheCheckpoint(t *testing.T) {
 	err := f.fanout.Run(t.Context(), job)
 	var rl *errs.RateLimited
 	require.ErrorAs(t, err, &rl)
-	assert.Zero(t, f.stored(b.ID).Pages)
+	assert.Zero(t, f.Stored(b.ID).Pages)
 	f.sender.before = nil
 
 	f.queue.fail = errors.New("sqs down")
 	require.Error(t, f.fanout.Run(t.Context(), job), "the next page could not be queued")
-	assert.Equal(t, 1, f.stored(b.ID).Pages, "the page is done")
+	assert.Equal(t, 1, f.Stored(b.ID).Pages, "the page is done")
 	f.queue.fail = nil
 	require.NoError(t, f.fanout.Run(t.Context(), job), "the retry queues the next page")
 	next, ok := f.queue.pop()
 	require.True(t, ok)
 	assert.Equal(t, 1, next.job.Page)
 
-	require.NoError(t, f.env.Store.Delete(t.Context(), store.TemplateKey(org, template)))
+	require.NoError(t, f.Env.Store.Delete(t.Context(), store.TemplateKey(org, template)))
 	calls := f.sender.calls
 	require.NoError(t, f.fanout.Run(t.Context(), next.job))
 	assert.Equal(t, calls, f.sender.calls)
-	assert.Equal(t, journey.BcCancelled, f.stored(b.ID).Status)
+	assert.Equal(t, journey.BcCancelled, f.Stored(b.ID).Status)
 }
 
 // The pace: for each rate, pages of the pace's size, their sends spaced
@@ -387,11 +389,11 @@ func TestFanoutStopsWithItsContext(t *testing.T) {
 	f := newFixture(t)
 	a := newAudience(f, 5)
 	b := f.broadcast(a.segmentID, "")
-	job := f.start(b.ID)
+	job := f.Start(b.ID)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	require.Error(t, f.fanout.Run(ctx, job))
-	assert.Zero(t, f.stored(b.ID).Pages)
+	assert.Zero(t, f.Stored(b.ID).Pages)
 }
 
 // A spaced page is cut to what half the time left before the deadline can

@@ -1,4 +1,9 @@
-package campaigns
+// Package fanout is a broadcast's fan-out, run by the sequence worker: it
+// walks the audience of a sending broadcast (journey.Broadcast) page by
+// page, makes each member's send through the messages pipeline, and queues
+// the next page on the sequence queue. The broadcasts API is package
+// campaigns, which starts and cancels broadcasts.
+package fanout
 
 import (
 	"context"
@@ -7,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -141,11 +147,7 @@ type pageResult struct {
 // retried, and the page made again makes no second send.
 func (f *Fanout) Run(ctx context.Context, job journey.BroadcastJob) error {
 	var b journey.Broadcast
-	var mark queueMark
-	err := f.st.GetConsistent(ctx, store.BroadcastKey(job.OrgID, job.BroadcastID), &struct {
-		*journey.Broadcast
-		*queueMark
-	}{&b, &mark})
+	err := f.st.GetConsistent(ctx, store.BroadcastKey(job.OrgID, job.BroadcastID), &b)
 	if errors.Is(err, errs.ErrNotFound) {
 		return nil
 	}
@@ -156,7 +158,7 @@ func (f *Fanout) Run(ctx context.Context, job journey.BroadcastJob) error {
 		return nil
 	}
 	if b.Pages != job.Page {
-		if b.Pages == job.Page+1 && mark.QueuedPage < b.Pages {
+		if b.Pages == job.Page+1 && b.QueuedPage < b.Pages {
 			// This page is done, but its run did not record queueing the
 			// next (killed, or SQS failing, in between): queue it now.
 			return f.queueNext(ctx, &b, f.delay(&b, 0, f.clock.Now()))
@@ -192,17 +194,10 @@ func (f *Fanout) Run(ctx context.Context, job journey.BroadcastJob) error {
 	return f.queueNext(ctx, &b, f.delay(&b, res.queued, pageStart))
 }
 
-// queueMark is the attribute of a broadcast's item that records the last
-// page whose job was queued: a copy of a done page's job tells from it
-// whether the next page still needs queueing.
-type queueMark struct {
-	QueuedPage int `dynamodbav:"queuedPage"`
-}
-
-// queueNext queues the job of page b.Pages, then marks it queued (an
-// UpdateItem conditional on the checkpoint still being at that page). A
-// failure of the mark is only logged: a copy of the job would queue the
-// page again, harmlessly.
+// queueNext queues the job of page b.Pages, then marks it queued in
+// journey.Broadcast.QueuedPage (an UpdateItem conditional on the
+// checkpoint still being at that page). A failure of the mark is only
+// logged: a copy of the job would queue the page again, harmlessly.
 func (f *Fanout) queueNext(ctx context.Context, b *journey.Broadcast, delay int32) error {
 	if err := f.enqueue(ctx, b, delay); err != nil {
 		return err
@@ -356,7 +351,7 @@ func (f *Fanout) audience(ctx context.Context, b *journey.Broadcast, size int) (
 	start := sendIDTime(b)
 	in := &dynamodb.QueryInput{ConsistentRead: aws.Bool(true)}
 	pk := store.SegmentMembersPK(b.OrgID, b.SegmentID)
-	if b.SegmentID == AudienceAll {
+	if b.SegmentID == journey.AudienceAll {
 		pk = store.OrgPK(b.OrgID)
 		in.KeyConditionExpression = aws.String("PK = :pk AND SK BETWEEN :lo AND :hi")
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{":pk": str(pk), ":lo": str(store.ContactPrefix()),
@@ -381,7 +376,7 @@ func (f *Fanout) audience(ctx context.Context, b *journey.Broadcast, size int) (
 	}
 	for _, it := range items {
 		cursor = it.SK[len(store.ContactPrefix()):]
-		if b.SegmentID == AudienceAll {
+		if b.SegmentID == journey.AudienceAll {
 			members = append(members, member{id: it.ID, skipped: it.Subscribed != nil && !*it.Subscribed})
 			continue
 		}
@@ -436,7 +431,7 @@ func (f *Fanout) checkpoint(ctx context.Context, b *journey.Broadcast, res pageR
 
 func (f *Fanout) writeCheckpoint(ctx context.Context, b *journey.Broadcast, res pageResult, now time.Time, status string) error {
 	names := map[string]string{"#pages": "pages", "#cur": "cursor", "#total": "total", "#queued": "queued",
-		"#skipped": "skipped", "#rev": attrRev, "#up": attrUpdatedAt, "#st": attrStatus}
+		"#skipped": "skipped", "#rev": journey.AttrRev, "#up": journey.AttrUpdatedAt, "#st": journey.AttrStatus}
 	vals := map[string]types.AttributeValue{":n": num(b.Pages), ":next": num(b.Pages + 1), ":walked": num(res.walked),
 		":queued": num(res.queued), ":skipped": num(res.skipped), ":one": num(1), ":now": when(now), ":status": str(status)}
 	set := "SET #pages = :next, #up = :now, #rev = #rev + :one"
@@ -475,16 +470,15 @@ func (f *Fanout) writeCheckpoint(ctx context.Context, b *journey.Broadcast, res 
 // send API would refuse every contact, which must not read as everyone
 // skipped (3 GetItems a page).
 func (f *Fanout) blocked(ctx context.Context, b *journey.Broadcast) (string, error) {
-	r := repo{f.st}
-	ok, err := r.exists(ctx, store.TemplateKey(b.OrgID, b.TemplateID))
+	ok, err := f.exists(ctx, store.TemplateKey(b.OrgID, b.TemplateID))
 	if err != nil || !ok {
 		return "its template " + b.TemplateID + " was deleted", err
 	}
-	domain, err := fromDomain(b.From)
+	domain, err := journey.SenderDomain(b.From)
 	if err != nil {
 		return "its sender is not an address", nil
 	}
-	if ok, err = r.domainVerified(ctx, b.OrgID, domain); err != nil || !ok {
+	if ok, err = journey.DomainVerified(ctx, f.st, b.OrgID, domain); err != nil || !ok {
 		return "its sender's domain " + domain + " is not verified", err
 	}
 	return "", nil
@@ -493,11 +487,21 @@ func (f *Fanout) blocked(ctx context.Context, b *journey.Broadcast) (string, err
 // stop ends a broadcast that cannot go on: cancelled, as if by the API,
 // before the page (nothing of it was sent).
 func (f *Fanout) stop(ctx context.Context, b *journey.Broadcast) error {
-	err := (repo{f.st}).cancelBroadcast(ctx, b.OrgID, b.ID, f.clock.Now().UTC())
+	err := journey.CancelBroadcast(ctx, f.st, b.OrgID, b.ID, f.clock.Now().UTC())
 	if errors.Is(err, errs.ErrConflict) {
 		return nil
 	}
 	return err
+}
+
+// exists reads whether an item is at k (1 GetItem of its key only).
+func (f *Fanout) exists(ctx context.Context, k store.Key) (bool, error) {
+	var got store.Key
+	err := f.st.Get(ctx, k, &got)
+	if errors.Is(err, errs.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // enqueue queues the broadcast's next page (b.Pages) after delay.
@@ -586,4 +590,18 @@ func (p pace) delay(startedAt time.Time, queued, pageSent int, pageStart, now ti
 		secs = max(secs, int64(math.Ceil(floor.Seconds())))
 	}
 	return int32(min(max(secs, 0), maxDelay))
+}
+
+// rawData is a broadcast's data as a send request takes it.
+func rawData(b *journey.Broadcast) json.RawMessage {
+	if b.Data == "" {
+		return nil
+	}
+	return json.RawMessage(b.Data)
+}
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+func num(n int) types.AttributeValue    { return &types.AttributeValueMemberN{Value: strconv.Itoa(n)} }
+func when(t time.Time) types.AttributeValue {
+	return &types.AttributeValueMemberS{Value: t.UTC().Format(time.RFC3339Nano)}
 }
