@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -482,4 +483,156 @@ func TestTemplatePutRetriesTransactionConflicts(t *testing.T) {
 	versions, _ := c.versionsOf("retried", 10)
 	assert.Equal(t, []int{1}, versions, "nothing written")
 	assert.Equal(t, "S", c.call("GET", "/api/templates/retried", nil).JSON(t)["subject"])
+}
+
+// createCampaign makes a campaign of the tenant and returns its id.
+func (c *tenantAPI) createCampaign(name string) string {
+	c.t.Helper()
+	r := c.call("POST", "/api/campaigns", map[string]any{"name": name})
+	require.Equal(c.t, http.StatusCreated, r.Status, string(r.Body))
+	return r.JSON(c.t)["id"].(string)
+}
+
+// A template joins a campaign with campaignId, on its head only: moving it
+// between campaigns (or out) makes no version; the campaign lists it and
+// cannot be deleted while it does. Another tenant's campaign is a 422, a
+// malformed id a 400.
+func TestTemplatesJoinCampaigns(t *testing.T) {
+	a := newAPI(t)
+	c := a.tenant("tpl-campaigns@example.com")
+	other := a.tenant("tpl-campaigns-other@example.com")
+	q4, onboarding := c.createCampaign("Q4"), c.createCampaign("Onboarding")
+	theirs := other.createCampaign("Theirs")
+	body := func(campaign any) map[string]any {
+		b := welcomeBody()
+		if campaign != nil {
+			b["campaignId"] = campaign
+		}
+		return b
+	}
+
+	// Created in a campaign: stored on the head, returned by PUT, GET and the list.
+	status, tpl := c.putTemplate("welcome", body(q4))
+	require.Equal(t, http.StatusCreated, status)
+	assert.Equal(t, q4, tpl["campaignId"])
+	assert.Equal(t, tpl, c.call("GET", "/api/templates/welcome", nil).JSON(t))
+	var head struct {
+		CampaignID string `dynamodbav:"campaignId"`
+	}
+	require.NoError(t, a.env.Store.GetConsistent(t.Context(), store.TemplateKey(c.s.OrgID, "welcome"), &head))
+	assert.Equal(t, q4, head.CampaignID)
+	a.clock.Advance(time.Minute)
+	_, plain := c.putTemplate("plain", map[string]any{"name": "Plain", "subject": "S", "html": "<p>x</p>"})
+	assert.Nil(t, plain["campaignId"])
+	assert.Contains(t, plain, "campaignId", "null, not absent")
+	list := c.call("GET", "/api/templates", nil).JSON(t)["data"].([]any)
+	require.Len(t, list, 2)
+	assert.Nil(t, list[0].(map[string]any)["campaignId"])
+	assert.Equal(t, q4, list[1].(map[string]any)["campaignId"])
+	assert.Equal(t, []string{"welcome"}, c.templateIDs("/api/templates?campaignId="+q4))
+	assert.Equal(t, []string{"welcome"}, c.templateIDs("/api/templates?search=wel&campaignId="+q4))
+	assert.Equal(t, []string{}, c.templateIDs("/api/templates?campaignId="+onboarding))
+	first := c.call("GET", "/api/templates?limit=1", nil).JSON(t)
+	r := c.call("GET", "/api/templates?limit=1&campaignId="+q4+"&cursor="+first["nextCursor"].(string), nil)
+	assert.Equal(t, http.StatusBadRequest, r.Status, "a cursor only continues its own campaign's list")
+
+	// The same body in the same campaign: unchanged, one read.
+	assert.Equal(t, map[string]int{"DynamoDB.GetItem": 1}, c.callCost("PUT", "/api/templates/welcome", body(q4)))
+
+	// Only the campaign changes: the head alone, the same version, nothing compiled.
+	a.clock.Advance(time.Minute)
+	c.call("GET", "/api/templates/welcome", nil) // warm the key cache
+	compiles := templates.MJMLCompiles.Load()
+	a.env.Counter.Reset()
+	status, moved := c.putTemplate("welcome", body(onboarding))
+	calls := a.env.Counter.Snapshot()
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, onboarding, moved["campaignId"])
+	assert.Equal(t, float64(1), moved["version"], "no new version")
+	assert.Equal(t, tpl["versionCreatedAt"], moved["versionCreatedAt"])
+	assert.Equal(t, tpl["html"], moved["html"])
+	assert.Equal(t, a.clock.Now().Format(time.RFC3339), mustTime(t, moved["updatedAt"]).Format(time.RFC3339))
+	assert.Zero(t, templates.MJMLCompiles.Load()-compiles, "nothing compiled")
+	assert.Equal(t, map[string]int{"DynamoDB.GetItem": 2, "DynamoDB.UpdateItem": 2}, calls,
+		"the head and the campaign read, the rate limit and the head's campaign written")
+	assert.Equal(t, moved, c.call("GET", "/api/templates/welcome", nil).JSON(t))
+	versions, _ := c.versionsOf("welcome", 10)
+	assert.Equal(t, []int{1}, versions)
+	assert.NotContains(t, c.call("GET", "/api/templates/welcome/versions/1", nil).JSON(t), "campaignId", "versions are content")
+
+	// Null (or absent) takes it out of its campaign, still without a version.
+	status, out := c.putTemplate("welcome", body(nil))
+	assert.Equal(t, http.StatusOK, status)
+	assert.Nil(t, out["campaignId"])
+	assert.Equal(t, float64(1), out["version"])
+	_, out = c.putTemplate("welcome", body(q4))
+	assert.Equal(t, q4, out["campaignId"])
+	m := welcomeBody()
+	m["campaignId"] = nil
+	_, out = c.putTemplate("welcome", m)
+	assert.Nil(t, out["campaignId"], "null is none")
+	assert.Equal(t, float64(1), out["version"])
+
+	// A change of content with a campaign: a new version, in the campaign.
+	changed := body(q4)
+	changed["subject"] = "Welcome aboard!"
+	_, v2 := c.putTemplate("welcome", changed)
+	assert.Equal(t, float64(2), v2["version"])
+	assert.Equal(t, q4, v2["campaignId"])
+
+	// Another tenant's campaign (and one nobody has) is a 422; a bad form a 400; nothing changes.
+	for _, tc := range []struct {
+		name     string
+		campaign any
+		status   int
+	}{
+		{"another tenant's campaign", theirs, http.StatusUnprocessableEntity},
+		{"a missing campaign", "cmp_01J00000000000000000000000", http.StatusUnprocessableEntity},
+		{"not a campaign id", "cmp_nope", http.StatusBadRequest},
+		{"another kind of id", "seg_01J00000000000000000000000", http.StatusBadRequest},
+		{"empty", "", http.StatusBadRequest},
+		{"a number", 7, http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A new version's body, and the current content (only the campaign differs).
+			for _, b := range []map[string]any{welcomeBody(), changed} {
+				b = maps.Clone(b)
+				b["campaignId"] = tc.campaign
+				r := c.call("PUT", "/api/templates/welcome", b)
+				require.Equal(t, tc.status, r.Status, string(r.Body))
+				assert.Contains(t, r.ErrMessage(t), "'campaignId'")
+			}
+			r := c.call("PUT", "/api/templates/new-one", body(tc.campaign))
+			require.Equal(t, tc.status, r.Status, string(r.Body))
+			assert.Contains(t, r.ErrMessage(t), "'campaignId'")
+		})
+	}
+	assert.Equal(t, v2, c.call("GET", "/api/templates/welcome", nil).JSON(t), "nothing changed")
+	assert.Equal(t, http.StatusNotFound, c.call("GET", "/api/templates/new-one", nil).Status)
+	assert.Equal(t, http.StatusBadRequest, c.call("GET", "/api/templates?campaignId=nope", nil).Status)
+	assert.Equal(t, []string{}, other.templateIDs("/api/templates?campaignId="+q4), "another tenant sees none")
+
+	// The campaign lists its templates (and no other tenant's), and cannot
+	// be deleted while one names it; its stats are its sequences' and broadcasts'.
+	other.putTemplate("welcome", body(theirs))
+	r = c.call("GET", "/api/campaigns/"+q4, nil)
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	detail := r.JSON(t)
+	assert.Equal(t, []any{"welcome"}, detail["templateIds"])
+	assert.Equal(t, []any{}, detail["sequenceIds"])
+	assert.Equal(t, map[string]any{}, detail["stats"].(map[string]any)["sends"])
+	assert.Equal(t, []any{}, c.call("GET", "/api/campaigns/"+onboarding, nil).JSON(t)["templateIds"])
+	r = c.call("DELETE", "/api/campaigns/"+q4, nil)
+	require.Equal(t, http.StatusConflict, r.Status, string(r.Body))
+	assert.Contains(t, r.ErrMessage(t), "1 template (welcome)")
+	changed["campaignId"] = onboarding
+	_, out = c.putTemplate("welcome", changed)
+	assert.Equal(t, float64(2), out["version"])
+	c.putTemplate("plain", map[string]any{"name": "Plain", "subject": "S", "html": "<p>x</p>", "campaignId": q4})
+	r = c.call("DELETE", "/api/campaigns/"+q4, nil)
+	require.Equal(t, http.StatusConflict, r.Status)
+	assert.Contains(t, r.ErrMessage(t), "1 template (plain)")
+	c.putTemplate("plain", map[string]any{"name": "Plain", "subject": "S", "html": "<p>x</p>"})
+	assert.Equal(t, http.StatusNoContent, c.call("DELETE", "/api/campaigns/"+q4, nil).Status)
+	assert.Equal(t, []any{"welcome"}, other.call("GET", "/api/campaigns/"+theirs, nil).JSON(t)["templateIds"])
 }

@@ -272,6 +272,9 @@ func TemplateKey(orgID, templateID string) Key {
 	return Key{OrgPK(orgID), prefixTemplate + templateID}
 }
 
+// TemplatePrefix is the sort-key prefix of the organisation's template heads.
+func TemplatePrefix() string { return prefixTemplate }
+
 // TemplateVersionsPK is the partition of one template's versions.
 func TemplateVersionsPK(orgID, templateID string) string {
 	return OrgPK(orgID) + partTemplateVers + templateID

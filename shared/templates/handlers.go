@@ -7,6 +7,7 @@ import (
 
 	"github.com/sendwell/sendwell/shared/errs"
 	"github.com/sendwell/sendwell/shared/httpx"
+	"github.com/sendwell/sendwell/shared/ids"
 	"github.com/sendwell/sendwell/shared/tenant"
 )
 
@@ -64,23 +65,32 @@ func (h *Handlers) delete(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// list serves GET /api/templates[?search=prefix]: a cursor is bound to its
-// search, so it only continues the list it came from.
+// list serves GET /api/templates[?search=prefix][&campaignId=cmp_…]: a
+// cursor is bound to its search and campaign, so it only continues the list
+// it came from.
 func (h *Handlers) list(w http.ResponseWriter, r *http.Request) error {
 	org := tenant.OrgID(r.Context())
-	search := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("search")))
+	q := r.URL.Query()
+	search := strings.ToLower(strings.TrimSpace(q.Get("search")))
 	if len(search) > MaxNameLen {
 		return errs.Invalid("search", "The 'search' parameter must be at most %d characters long.", MaxNameLen)
+	}
+	campaignID := q.Get("campaignId")
+	if campaignID != "" && !ids.Valid(ids.Campaign, campaignID) {
+		return errs.Invalid("campaignId", "The 'campaignId' parameter must be a campaign's id (cmp_…).")
 	}
 	scope := "templates"
 	if search != "" {
 		scope += "|search=" + search
 	}
+	if campaignID != "" {
+		scope += "|campaignId=" + campaignID
+	}
 	pp, err := h.cursors.ParsePage(r, org, scope)
 	if err != nil {
 		return err
 	}
-	items, next, err := h.svc.List(r.Context(), org, search, pp.Limit, pp.Start)
+	items, next, err := h.svc.List(r.Context(), org, search, campaignID, pp.Limit, pp.Start)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sendwell/sendwell/shared/errs"
+	"github.com/sendwell/sendwell/shared/ids"
 	"github.com/sendwell/sendwell/shared/store"
 	"github.com/sendwell/sendwell/shared/templates/stored"
 	"github.com/sendwell/sendwell/shared/validate"
@@ -49,7 +50,8 @@ const (
 // (validate.TemplateID, which the segment and sequence definitions share).
 func ValidID(id string) bool { return validate.TemplateID(id) }
 
-// Input is the body of PUT /api/templates/{id}: exactly one of MJML and HTML.
+// Input is the body of PUT /api/templates/{id}: exactly one of MJML and HTML,
+// and optionally the campaign the template belongs to.
 type Input struct {
 	Name        string          `json:"name"`
 	Subject     string          `json:"subject"`
@@ -60,6 +62,10 @@ type Input struct {
 	ReplyTo     *string         `json:"replyTo"`
 	PreviewText *string         `json:"previewText"`
 	SampleData  json.RawMessage `json:"sampleData"`
+	// CampaignID is the campaign (cmp_…) the template belongs to; null or
+	// absent: none. It is not content: Hash leaves it out (omitempty keeps
+	// the hashes of templates written before it the same).
+	CampaignID *string `json:"campaignId,omitempty"`
 }
 
 // Validate checks and normalises the input: names and subjects trimmed,
@@ -111,7 +117,18 @@ func (in *Input) Validate() error {
 		return err
 	}
 	in.SampleData = sample
+	if in.CampaignID != nil && !ids.Valid(ids.Campaign, *in.CampaignID) {
+		return errs.Invalid("campaignId", "The 'campaignId' field must be a campaign's id (cmp_…), or null for none.")
+	}
 	return nil
+}
+
+// Campaign is the campaign the input names, "" for none.
+func (in *Input) Campaign() string {
+	if in.CampaignID == nil {
+		return ""
+	}
+	return *in.CampaignID
 }
 
 // Kind is what the body is written in.
@@ -130,10 +147,13 @@ func (in *Input) Source() string {
 	return *in.HTML
 }
 
-// Hash identifies the normalised input: the same template written again
-// has the same hash, so an unchanged PUT is found without compiling.
+// Hash identifies the normalised input's content: the same template written
+// again has the same hash, so an unchanged PUT is found without compiling.
+// The campaign is not content (versions are content): it is left out.
 func (in *Input) Hash() string {
-	raw, _ := json.Marshal(in) // a struct of strings and canonical JSON: cannot fail
+	content := *in
+	content.CampaignID = nil
+	raw, _ := json.Marshal(content) // a struct of strings and canonical JSON: cannot fail
 	sum := sha256.Sum256(append([]byte("template v1\n"), raw...))
 	return hex.EncodeToString(sum[:])
 }
@@ -192,9 +212,11 @@ type Body struct {
 	Warnings    []Warning       `json:"warnings"`
 }
 
-// Template is a template as the API shows it: its latest version.
+// Template is a template as the API shows it: its latest version, and the
+// campaign it belongs to (null: none).
 type Template struct {
-	ID string `json:"id"`
+	ID         string  `json:"id"`
+	CampaignID *string `json:"campaignId"`
 	Body
 	Version          int       `json:"version"`
 	CreatedAt        time.Time `json:"createdAt"`
@@ -204,12 +226,13 @@ type Template struct {
 
 // Summary is a template in a list: no bodies.
 type Summary struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Subject   string    `json:"subject"`
-	Version   int       `json:"version"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	Subject    string    `json:"subject"`
+	CampaignID *string   `json:"campaignId"`
+	Version    int       `json:"version"`
+	CreatedAt  time.Time `json:"createdAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
 }
 
 // Version is one immutable version of a template, whole.
@@ -283,7 +306,9 @@ func body(c *Content) (Body, error) {
 }
 
 // HeadItem is a template's head: the latest version's content and what
-// the template itself is (created, updated, how many versions).
+// the template itself is (created, updated, how many versions, the campaign
+// it belongs to). The campaign is on the head only: it is not content, so
+// versions do not carry it and changing it makes no version.
 type HeadItem struct {
 	store.Key
 	GSI1PK  string `dynamodbav:"GSI1PK"`
@@ -295,6 +320,9 @@ type HeadItem struct {
 	ID      string `dynamodbav:"id"`
 	Version int    `dynamodbav:"version"` // the latest version, and the head's optimistic lock
 	Oldest  int    `dynamodbav:"oldest"`  // the oldest version kept
+	// CampaignID is the campaign (store.CampaignKey) the template belongs
+	// to; absent when none. Campaigns find their templates by it.
+	CampaignID string `dynamodbav:"campaignId,omitempty"`
 	Content
 	CreatedAt time.Time `dynamodbav:"createdAt"`
 	UpdatedAt time.Time `dynamodbav:"updatedAt"`
@@ -329,12 +357,23 @@ func (h *HeadItem) API() (Template, error) {
 	if err != nil {
 		return Template{}, err
 	}
-	return Template{ID: h.ID, Body: b, Version: h.Version, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, VersionCreatedAt: h.Created}, nil
+	return Template{ID: h.ID, CampaignID: h.campaign(), Body: b, Version: h.Version, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt,
+		VersionCreatedAt: h.Created}, nil
+}
+
+// campaign is the campaign the API shows: nil when none.
+func (h *HeadItem) campaign() *string {
+	if h.CampaignID == "" {
+		return nil
+	}
+	c := h.CampaignID
+	return &c
 }
 
 // Summary is the template as a list shows it.
 func (h *HeadItem) Summary() Summary {
-	return Summary{ID: h.ID, Name: h.Name, Subject: h.Subject, Version: h.Version, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt}
+	return Summary{ID: h.ID, Name: h.Name, Subject: h.Subject, CampaignID: h.campaign(), Version: h.Version, CreatedAt: h.CreatedAt,
+		UpdatedAt: h.UpdatedAt}
 }
 
 // API is the version as the API shows it.

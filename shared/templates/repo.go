@@ -108,6 +108,48 @@ func (r *repo) write(ctx context.Context, old, h *HeadItem, prune []int) error {
 	return nil
 }
 
+// setCampaign writes the campaign and updatedAt of h, a head whose content
+// is unchanged, on its version still being h's (errStale otherwise): one
+// UpdateItem, no version. An empty CampaignID removes the attribute.
+func (r *repo) setCampaign(ctx context.Context, h *HeadItem) error {
+	updated, err := attributevalue.Marshal(h.UpdatedAt)
+	if err != nil {
+		return err
+	}
+	in := &dynamodb.UpdateItemInput{
+		TableName:                &r.st.Table,
+		Key:                      store.TemplateKey(h.OrgID, h.ID).KeyAV(),
+		ConditionExpression:      aws.String("#v = :v"),
+		UpdateExpression:         aws.String("SET #up = :up REMOVE #c"),
+		ExpressionAttributeNames: map[string]string{"#v": store.AttrVersion, "#up": "updatedAt", "#c": attrCampaignID},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":v":  &types.AttributeValueMemberN{Value: strconv.Itoa(h.Version)},
+			":up": updated,
+		},
+	}
+	if h.CampaignID != "" {
+		in.UpdateExpression = aws.String("SET #up = :up, #c = :c")
+		in.ExpressionAttributeValues[":c"] = &types.AttributeValueMemberS{Value: h.CampaignID}
+	}
+	_, err = r.st.DB.UpdateItem(ctx, in)
+	if err = store.MapErr(err); errors.Is(err, errs.ErrConflict) {
+		return errStale
+	}
+	return err
+}
+
+// campaignExists says whether the organisation has the campaign: one
+// GetItem of store.CampaignKey, reading its key only (the templates group
+// links nothing of the automation group, which owns campaigns).
+func (r *repo) campaignExists(ctx context.Context, orgID, campaignID string) (bool, error) {
+	var k store.Key
+	err := r.st.Get(ctx, store.CampaignKey(orgID, campaignID), &k)
+	if errors.Is(err, errs.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // remove deletes a template's head, then every item of its versions'
 // partition, a page of keys at a time (at most the plan's quota of
 // versions, so a few BatchWriteItems). The head goes first: a concurrent
@@ -123,21 +165,27 @@ func (r *repo) remove(ctx context.Context, orgID, id string) error {
 	})
 }
 
+// attrCampaignID is the head's campaign attribute (HeadItem.CampaignID).
+const attrCampaignID = "campaignId"
+
 // Attributes a list reads: no bodies.
 var (
-	summaryAttrs        = "PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK, id, #name, subject, #version, createdAt, updatedAt"
+	summaryAttrs        = "PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK, id, #name, subject, #version, #campaign, createdAt, updatedAt"
 	versionSummaryAttrs = "PK, SK, #name, subject, #version, versionCreatedAt"
 )
 
 // list reads a page of a tenant's templates, with one Query on a sparse
 // index: GSI1 newest first (by creation), or, with a name prefix (lower
-// case), GSI2 in name order.
-func (r *repo) list(ctx context.Context, orgID, prefix string, limit int, start map[string]string) ([]HeadItem, map[string]string, error) {
+// case), GSI2 in name order. With a campaign, a filter expression keeps
+// that campaign's templates: the Query still reads the others (its page
+// goes on until it has limit+1 of them or the index ends), which the
+// indexes' projection of every attribute allows without another index.
+func (r *repo) list(ctx context.Context, orgID, prefix, campaignID string, limit int, start map[string]string) ([]HeadItem, map[string]string, error) {
 	in := &dynamodb.QueryInput{
 		IndexName:                aws.String(store.IndexGSI1),
 		ScanIndexForward:         aws.Bool(false),
 		KeyConditionExpression:   aws.String(store.AttrGSI1PK + " = :pk"),
-		ExpressionAttributeNames: map[string]string{"#name": "name", "#version": store.AttrVersion},
+		ExpressionAttributeNames: map[string]string{"#name": "name", "#version": store.AttrVersion, "#campaign": attrCampaignID},
 		ProjectionExpression:     aws.String(summaryAttrs),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": &types.AttributeValueMemberS{Value: store.TemplatesByCreationPK(orgID)},
@@ -152,6 +200,10 @@ func (r *repo) list(ctx context.Context, orgID, prefix string, limit int, start 
 			":prefix": &types.AttributeValueMemberS{Value: prefix},
 		}
 		keyAttrs = []string{store.AttrPK, store.AttrSK, store.AttrGSI2PK, store.AttrGSI2SK}
+	}
+	if campaignID != "" {
+		in.FilterExpression = aws.String("#campaign = :campaign")
+		in.ExpressionAttributeValues[":campaign"] = &types.AttributeValueMemberS{Value: campaignID}
 	}
 	page, err := r.st.QueryPage(ctx, in, limit, start, keyAttrs)
 	if err != nil {

@@ -43,19 +43,47 @@ func NewService(st *store.Store, clk clock.Clock) *Service {
 // nothing is compiled or written. Otherwise the input is compiled once and
 // written as the next version; when a concurrent PUT took that number
 // first, the head is read again and the version written after it.
+//
+// The campaign (campaignId) is not content: versions are content, so it is
+// not in the hash and no version carries it. A PUT is the whole template,
+// so an absent or null campaignId takes the template out of its campaign.
+// A PUT whose content is unchanged but whose campaign differs updates the
+// head only (its campaign and updatedAt, on the version read): 200, the
+// same version, nothing compiled. A campaign the head does not already
+// name is checked to exist in the organisation (one GetItem; 422 naming
+// campaignId). As for sequences and broadcasts, a campaign deleted between
+// that check and the write leaves a campaignId that names no campaign.
 func (s *Service) Put(ctx context.Context, orgID, id string, in Input) (t Template, created bool, err error) {
 	if !ValidID(id) {
 		return Template{}, false, errs.Invalid("id", "The 'id' in the path must be 1 to %d lower-case letters, digits, '_' and '-', starting with a letter or digit, such as welcome-email.", MaxIDLen)
 	}
-	hash := in.Hash()
+	hash, campaign := in.Hash(), in.Campaign()
 	var c *Content
+	checked := false
 	for attempt := 0; attempt < putAttempts; attempt++ {
 		old, err := s.repo.head(ctx, orgID, id, true)
 		if err != nil && !errors.Is(err, errs.ErrNotFound) {
 			return Template{}, false, err
 		}
-		if old != nil && old.Hash == hash {
+		if old != nil && old.Hash == hash && old.CampaignID == campaign {
 			t, err := old.API()
+			return t, false, err
+		}
+		if campaign != "" && !checked && (old == nil || old.CampaignID != campaign) {
+			if err := s.checkCampaign(ctx, orgID, campaign); err != nil {
+				return Template{}, false, err
+			}
+			checked = true
+		}
+		if old != nil && old.Hash == hash {
+			h, err := s.moveToCampaign(ctx, old, campaign)
+			if errors.Is(err, errStale) {
+				continue
+			}
+			if err != nil {
+				return Template{}, false, err
+			}
+			t, err := h.API()
 			return t, false, err
 		}
 		if c == nil {
@@ -64,6 +92,7 @@ func (s *Service) Put(ctx context.Context, orgID, id string, in Input) (t Templa
 			}
 		}
 		h, prune := s.next(ctx, orgID, id, old, c)
+		h.CampaignID = campaign
 		err = s.repo.write(ctx, old, h, prune)
 		if errors.Is(err, errStale) || errors.Is(err, errVersionTaken) {
 			continue
@@ -75,6 +104,32 @@ func (s *Service) Put(ctx context.Context, orgID, id string, in Input) (t Templa
 		return t, old == nil, err
 	}
 	return Template{}, false, errStale
+}
+
+// checkCampaign checks that the organisation has the campaign (one GetItem
+// of its key): 422 naming campaignId otherwise.
+func (s *Service) checkCampaign(ctx context.Context, orgID, campaignID string) error {
+	ok, err := s.repo.campaignExists(ctx, orgID, campaignID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &errs.Unprocessable{Message: fmt.Sprintf("The 'campaignId' field names campaign %s, which this organisation does not have.", campaignID)}
+	}
+	return nil
+}
+
+// moveToCampaign sets the campaign of the head old ("" for none), keeping
+// its version: one UpdateItem on the version read (errStale when another
+// PUT made a version meanwhile).
+func (s *Service) moveToCampaign(ctx context.Context, old *HeadItem, campaign string) (*HeadItem, error) {
+	h := *old
+	h.CampaignID = campaign
+	h.UpdatedAt = s.clock.Now().UTC()
+	if err := s.repo.setCampaign(ctx, &h); err != nil {
+		return nil, err
+	}
+	return &h, nil
 }
 
 // next is the head after old (nil: none) with c as its new latest version,
@@ -176,9 +231,9 @@ func (s *Service) Delete(ctx context.Context, orgID, id string) error {
 }
 
 // List returns a page of templates: newest first, or with a (lower-case)
-// name prefix in name order.
-func (s *Service) List(ctx context.Context, orgID, prefix string, limit int, start map[string]string) ([]Summary, map[string]string, error) {
-	items, next, err := s.repo.list(ctx, orgID, prefix, limit, start)
+// name prefix in name order; only those of campaignID when it is not "".
+func (s *Service) List(ctx context.Context, orgID, prefix, campaignID string, limit int, start map[string]string) ([]Summary, map[string]string, error) {
+	items, next, err := s.repo.list(ctx, orgID, prefix, campaignID, limit, start)
 	if err != nil {
 		return nil, nil, err
 	}

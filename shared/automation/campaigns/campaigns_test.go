@@ -173,3 +173,55 @@ func TestCampaignStatsAddUpItsMembers(t *testing.T) {
 	assert.Equal(t, http.StatusUnprocessableEntity, w.Code)
 	assert.Contains(t, w.Body.String(), "'campaignId'")
 }
+
+// A campaign lists the templates whose head names it (and adds nothing of
+// theirs to its stats); while one does, DELETE is a 409 naming them with
+// the campaign's other members.
+func TestCampaignListsItsTemplates(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	var c, other Campaign
+	f.Must(http.StatusCreated, "POST", "/api/campaigns", `{"name":"Q4"}`, &c)
+	f.Must(http.StatusCreated, "POST", "/api/campaigns", `{"name":"Other"}`, &other)
+	head := func(id, campaign string) {
+		k := store.TemplateKey(org, id)
+		item := map[string]types.AttributeValue{store.AttrPK: str(k.PK), store.AttrSK: str(k.SK), "id": str(id), "type": str("template")}
+		if campaign != "" {
+			item["campaignId"] = str(campaign)
+		}
+		_, err := f.Env.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &f.Env.Store.Table, Item: item})
+		require.NoError(t, err)
+	}
+	head("news-a", c.ID)
+	head("news-b", c.ID)
+	head("plain", "")
+	head("elsewhere", other.ID)
+
+	var got CampaignDetail
+	w := f.Do("GET", "/api/campaigns/"+c.ID, "", &got)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	assert.Equal(t, []string{"news-a", "news-b"}, got.TemplateIDs)
+	assert.Empty(t, got.SequenceIDs)
+	assert.Empty(t, got.Stats.Sends, "templates add no stats")
+	f.Must(http.StatusOK, "GET", "/api/campaigns/"+other.ID, "", &got)
+	assert.Equal(t, []string{"elsewhere"}, got.TemplateIDs)
+
+	w = f.Do("DELETE", "/api/campaigns/"+c.ID, "", nil)
+	assert.Equal(t, http.StatusConflict, w.Code)
+	assert.Contains(t, w.Body.String(), "2 templates (news-a, news-b)")
+	require.NoError(t, f.Env.Store.Put(ctx, journey.Sequence{Key: store.SequenceKey(org, "drip"), Type: journey.SequenceType,
+		OrgID: org, ID: "drip", Name: "drip", CampaignID: c.ID, Status: journey.Draft, Version: 1, CreatedAt: t0, UpdatedAt: t0}))
+	b := f.broadcast("all", fmt.Sprintf(`,"campaignId":%q`, c.ID))
+	w = f.Do("DELETE", "/api/campaigns/"+c.ID, "", nil)
+	assert.Equal(t, http.StatusConflict, w.Code)
+	assert.Contains(t, w.Body.String(), fmt.Sprintf("1 sequence (drip), 1 broadcast (%s) and 2 templates (news-a, news-b)", b.ID))
+
+	require.NoError(t, f.Env.Store.Delete(ctx, store.SequenceKey(org, "drip")))
+	f.Must(http.StatusNoContent, "DELETE", "/api/broadcasts/"+b.ID, "", nil)
+	head("news-a", "")
+	w = f.Do("DELETE", "/api/campaigns/"+c.ID, "", nil)
+	assert.Equal(t, http.StatusConflict, w.Code)
+	assert.Contains(t, w.Body.String(), "1 template (news-b)")
+	head("news-b", "")
+	f.Must(http.StatusNoContent, "DELETE", "/api/campaigns/"+c.ID, "", nil)
+}

@@ -45,12 +45,15 @@ type Campaign struct {
 }
 
 // CampaignDetail is the body of GET /api/campaigns/{id}: the campaign, its
-// members (the sequences and broadcasts whose campaignId names it) and
-// their stats added up.
+// members (the sequences, broadcasts and templates whose campaignId names
+// it) and the stats of its sequences and broadcasts added up. Templates add
+// none: their sends in the campaign are its sequences' and broadcasts',
+// already counted, so no send is counted twice.
 type CampaignDetail struct {
 	Campaign
 	SequenceIDs  []string      `json:"sequenceIds"`
 	BroadcastIDs []string      `json:"broadcastIds"`
+	TemplateIDs  []string      `json:"templateIds"`
 	Stats        CampaignStats `json:"stats"`
 }
 

@@ -119,14 +119,15 @@ func addFilters(in *dynamodb.QueryInput, filters map[string]string) {
 	}
 }
 
-// memberRef is the part of a sequence or broadcast a campaign reads.
+// memberRef is the part of a sequence, broadcast or template a campaign reads.
 type memberRef struct {
 	ID string `dynamodbav:"id"`
 }
 
 // members reads the ids of the tenant's items of a sort-key prefix whose
 // campaignId is campaignID: one Query per MB of the tenant's items of that
-// kind (the filter is applied after the read).
+// kind (the filter is applied after the read; a template's head carries its
+// latest version's content, so templates are read a few dozen per MB).
 func (r repo) members(ctx context.Context, orgID, prefix, campaignID string) ([]string, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                 &r.st.Table,

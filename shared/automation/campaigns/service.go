@@ -77,11 +77,13 @@ func (s *Service) campaign(ctx context.Context, orgID, id string) (*journey.Camp
 }
 
 // GetCampaign reads a campaign with its members and their stats: the
-// tenant's sequences and broadcasts are walked for those naming it (one
-// Query per MB of each), then each member sequence's counters (one Query
-// each), each member broadcast's checkpoint (one GetItem each) and the send
-// counters of every sequence and broadcast source (one Query per counter
-// shard and prefix).
+// tenant's sequences, broadcasts and templates are walked for those naming
+// it (one Query per MB of each), then each member sequence's counters (one
+// Query each), each member broadcast's checkpoint (one GetItem each) and
+// the send counters of every sequence and broadcast source (one Query per
+// counter shard and prefix). Templates are listed but add nothing to the
+// stats: their sends are the sequences' and broadcasts' (or the API's),
+// already counted there or no part of the campaign.
 func (s *Service) GetCampaign(ctx context.Context, orgID, id string) (CampaignDetail, error) {
 	c, err := s.campaign(ctx, orgID, id)
 	if err != nil {
@@ -96,7 +98,12 @@ func (s *Service) GetCampaign(ctx context.Context, orgID, id string) (CampaignDe
 	if err != nil {
 		return CampaignDetail{}, err
 	}
+	tpls, err := s.repo.members(ctx, orgID, store.TemplatePrefix(), id)
+	if err != nil {
+		return CampaignDetail{}, err
+	}
 	out.SequenceIDs, out.BroadcastIDs = append([]string{}, seqs...), append([]string{}, bcs...)
+	out.TemplateIDs = append([]string{}, tpls...)
 	st := &out.Stats
 	*st = CampaignStats{Sequences: len(seqs), Broadcasts: len(bcs), Steps: journey.Counters{}, Sends: journey.Counters{}}
 	for _, seq := range seqs {
@@ -214,9 +221,9 @@ func (s *Service) PatchCampaign(ctx context.Context, orgID, id string, p Campaig
 	return Campaign{}, errBusy
 }
 
-// DeleteCampaign deletes a campaign no sequence or broadcast names (409
-// otherwise, saying which). A member added between the check and the
-// delete keeps its campaignId, which then names no campaign.
+// DeleteCampaign deletes a campaign no sequence, broadcast or template
+// names (409 otherwise, saying which). A member added between the check
+// and the delete keeps its campaignId, which then names no campaign.
 func (s *Service) DeleteCampaign(ctx context.Context, orgID, id string) error {
 	c, err := s.campaign(ctx, orgID, id)
 	if err != nil {
@@ -230,9 +237,13 @@ func (s *Service) DeleteCampaign(ctx context.Context, orgID, id string) error {
 	if err != nil {
 		return err
 	}
-	if len(seqs)+len(bcs) > 0 {
+	tpls, err := s.repo.members(ctx, orgID, store.TemplatePrefix(), id)
+	if err != nil {
+		return err
+	}
+	if len(seqs)+len(bcs)+len(tpls) > 0 {
 		return errs.NewConflict(fmt.Sprintf("The campaign still groups %s; move or delete them first (or archive the campaign).",
-			memberList(seqs, bcs)))
+			memberList(seqs, bcs, tpls)))
 	}
 	err = s.repo.deleteCampaign(ctx, c)
 	if errors.Is(err, errs.ErrConflict) {
@@ -242,7 +253,7 @@ func (s *Service) DeleteCampaign(ctx context.Context, orgID, id string) error {
 }
 
 // memberList names a campaign's members for a 409: at most three of each.
-func memberList(seqs, bcs []string) string {
+func memberList(seqs, bcs, tpls []string) string {
 	part := func(n int, one, many string, some []string) string {
 		noun := many
 		if n == 1 {
@@ -262,7 +273,14 @@ func memberList(seqs, bcs []string) string {
 	if len(bcs) > 0 {
 		parts = append(parts, part(len(bcs), "broadcast", "broadcasts", bcs))
 	}
-	return strings.Join(parts, " and ")
+	if len(tpls) > 0 {
+		parts = append(parts, part(len(tpls), "template", "templates", tpls))
+	}
+	switch len(parts) {
+	case 0, 1, 2:
+		return strings.Join(parts, " and ")
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
 
 // writeAttempts is how often a write re-reads and tries again when another
