@@ -8,7 +8,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/sendwell/sendwell/shared/errs"
 	"github.com/sendwell/sendwell/shared/store"
 )
 
@@ -110,10 +109,9 @@ func Advance(ctx context.Context, st *store.Store, enr *Enrollment, tr Transitio
 	if errors.As(err, &tc) && tc.FailedAt(0) {
 		return ErrMoved
 	}
-	if errors.Is(err, errs.ErrConflict) {
-		return ErrMoved
-	}
 	if err != nil {
+		// A TransactionConflict that outlasted Transact's retries wrote
+		// nothing and moved nothing: the caller's message is retried.
 		return err
 	}
 	*enr = next
