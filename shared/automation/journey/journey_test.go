@@ -102,7 +102,7 @@ func TestAStepUnderPersistentConflictIsRetried(t *testing.T) {
 	require.NoError(t, err)
 	copyOf := *enr
 	tr := journey.Transition{Status: journey.EnrActive, Step: "s2", Due: t0, Queued: true,
-		Record: journey.StepRecord{Step: "s1", Type: "send", Result: journey.ResultSent, SendID: "msg_1"},
+		Record:   journey.StepRecord{Step: "s1", Type: "send", Result: journey.ResultSent, SendID: "msg_1"},
 		Counters: map[string]int{journey.StepCounter("s1", journey.StepEntered): 1, journey.StepCounter("s1", journey.StepSent): 1}}
 
 	faults.FailFrom("DynamoDB.TransactWriteItems", 1, awsx.TransactionConflict)
