@@ -559,31 +559,46 @@ func fitDeadline(ctx context.Context, p pace) pace {
 
 // sendAt is when the i-th member of a page that began at pageStart may be
 // sent, queued sends having been made before the page: at once in a page
-// that is not spaced; otherwise on the broadcast's absolute schedule (the
-// n-th send at startedAt + n/rate), but never faster than the cap, which
-// is how a spaced page catches up after a late start.
+// that is not spaced; otherwise on the page's schedule (pageDue), never
+// faster than the cap.
 func (p pace) sendAt(startedAt time.Time, queued, i int, pageStart time.Time) time.Time {
 	if p.spacing == 0 {
 		return pageStart
 	}
 	at := pageStart.Add(time.Duration(i) * time.Second / MaxSendsPerSecond)
-	due := startedAt.Add(time.Duration(float64(queued+i) * float64(time.Minute) / float64(p.rate)))
+	due := p.pageDue(startedAt, queued, pageStart).Add(p.time(i))
 	if due.After(at) {
 		return due
 	}
 	return at
 }
 
-// delay is the whole seconds to wait before the next page. The schedule is
-// absolute: the queued-th send is due at startedAt + queued/rate, so
-// rounding and the queue's latency do not add up from page to page (a
-// late page is followed by a shorter delay, down to none). A page whose
-// sends were not spaced (pageSent ≤ burstPage) is followed by at least
-// pageSent/MaxSendsPerSecond seconds from its start, rounded up, so no
-// second sees more than the cap's sends, even while a late broadcast
-// catches up; a spaced page took that long already.
+// pageDue is when the first send of a page that began at pageStart, after
+// queued sends, is due. The schedule is absolute (startedAt + queued/rate),
+// so rounding and the queue's latency do not add up from page to page: a
+// page a little late catches up. A page later than one page's time (its
+// first page queued behind other work, a worker killed and its message
+// back after the visibility timeout) keeps the rate from where it is
+// instead: catching up minutes would burst at the cap.
+func (p pace) pageDue(startedAt time.Time, queued int, pageStart time.Time) time.Time {
+	due := startedAt.Add(p.time(queued))
+	if pageStart.Sub(due) > p.time(p.size) {
+		return pageStart
+	}
+	return due
+}
+
+// time is how long n sends take at the rate.
+func (p pace) time(n int) time.Duration {
+	return time.Duration(float64(n) * float64(time.Minute) / float64(p.rate))
+}
+
+// delay is the whole seconds to wait before the next page, on the page's
+// schedule (pageDue). A page whose sends were not spaced (pageSent ≤
+// burstPage) is followed by at least pageSent/MaxSendsPerSecond seconds
+// from its start, rounded up, so no second sees more than the cap's sends.
 func (p pace) delay(startedAt time.Time, queued, pageSent int, pageStart, now time.Time) int32 {
-	due := startedAt.Add(time.Duration(float64(queued) * float64(time.Minute) / float64(p.rate)))
+	due := p.pageDue(startedAt, queued-pageSent, pageStart).Add(p.time(pageSent))
 	secs := int64(math.Round(due.Sub(now).Seconds()))
 	if p.spacing == 0 {
 		floor := pageStart.Add(time.Duration(pageSent) * time.Second / MaxSendsPerSecond).Sub(now)
