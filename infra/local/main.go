@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -162,7 +163,12 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stream, err := localaws.NewStreamReader(ctx, db, dynamodbstreams.NewFromConfig(awsCfg), cfg.TableName)
+	// The stream's checkpoint, per emulator and table: make run stopped (or
+	// killed mid-batch) and started again on the same emulator goes on where
+	// it stopped, as Lambda's event source mapping does, so no send job,
+	// enrollment step or domain event is lost on the way.
+	checkpoint := filepath.Join(os.TempDir(), fmt.Sprintf("sendwell-stream-%s-%x.json", cfg.TableName, sha256.Sum256([]byte(endpoint))))
+	stream, err := localaws.NewStreamReaderAt(ctx, db, dynamodbstreams.NewFromConfig(awsCfg), cfg.TableName, checkpoint)
 	if err != nil {
 		return err
 	}
