@@ -8,7 +8,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -96,10 +95,9 @@ func sampleTick(t *testing.T, a *api, s session, raw []byte) {
 	h, err := scheduler.Function.Build(a.deps)
 	require.NoError(t, err)
 	require.NoError(t, h(t.Context(), ev))
-	out, err := sqs.NewFromConfig(a.env.Config).ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: &a.deps.Config.SendQueueURL, MaxNumberOfMessages: 10})
-	require.NoError(t, err)
-	require.Len(t, out.Messages, 1)
+	got := receiveUntil(t, a, a.deps.Config.SendQueueURL, func(got []string) bool { return len(got) > 0 })
+	require.Len(t, got, 1)
 	var job sends.Job
-	require.NoError(t, json.Unmarshal([]byte(*out.Messages[0].Body), &job))
+	require.NoError(t, json.Unmarshal([]byte(got[0]), &job))
 	assert.Equal(t, sends.Job{OrgID: s.OrgID, SendID: id}, job)
 }
