@@ -13,6 +13,8 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sendwell/sendwell/shared/awsx"
 )
 
 // receiver is a webhook endpoint in the tests: it records each request and
@@ -237,6 +239,29 @@ func TestWebhookRedirectsFailAndTenantsAreApart(t *testing.T) {
 	assert.Empty(t, mallory.call("GET", "/api/webhooks", nil).JSON(t)["data"])
 	assert.Equal(t, 1, rc.count(), "mallory's test sent nothing")
 	assert.Equal(t, rc.URL, alice.call("GET", "/api/webhooks/"+id, nil).JSON(t)["url"], "nothing changed")
+}
+
+// A test delivery whose write's answer is lost (the SDK retries the write
+// that DynamoDB applied) is still the delivery, not a conflict: its id is
+// new, so the write is unconditional.
+func TestWebhookTestSurvivesALostWriteAnswer(t *testing.T) {
+	f := awsx.NewFaults()
+	a := newAPI(t, withFaults(f))
+	c := a.tenant("lost-answer@example.com")
+	rc := newReceiver(t)
+	id := c.createWebhook(map[string]any{"url": rc.URL, "events": []string{"*"}})["id"].(string)
+	f.Reset()
+	f.LoseAnswerOfNth("DynamoDB.PutItem", 1, awsx.InternalServerError)
+	r := c.call("POST", "/api/webhooks/"+id+"/test", nil)
+	require.Equal(t, http.StatusOK, r.Status, r.Body)
+	d := r.JSON(t)
+	assert.Equal(t, "succeeded", d["status"])
+	assert.Equal(t, 1, f.Fired("DynamoDB.PutItem"), "the answer was lost")
+	assert.Equal(t, 2, f.Attempts("DynamoDB.PutItem"), "and the write retried")
+	assert.Equal(t, 1, rc.count(), "one ping")
+	got := c.call("GET", "/api/webhooks/"+id+"/deliveries", nil).JSON(t)["data"].([]any)
+	require.Len(t, got, 1, "one delivery")
+	assert.Equal(t, d["id"], got[0].(map[string]any)["id"])
 }
 
 // The SSRF table through the API: each URL is a 400 that says why, and

@@ -13,10 +13,12 @@ import (
 // the tenant's partition, written on its version.
 type repo struct{ st *store.Store }
 
-// create stores a new import; it fails if the id is somehow taken.
+// create stores a new import. Its id was just made, so no other writer has
+// it: the write is unconditional, and the SDK's retry of a write whose
+// answer was lost is not a conflict.
 func (r repo) create(ctx context.Context, it *Item) error {
 	it.Key = store.ImportKey(it.OrgID, it.ID)
-	if err := r.st.PutNew(ctx, it); err != nil {
+	if err := r.st.Put(ctx, it); err != nil {
 		return fmt.Errorf("imports: create: %w", err)
 	}
 	return nil

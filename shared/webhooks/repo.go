@@ -118,6 +118,13 @@ func (r repo) putDelivery(ctx context.Context, it deliveryItem) error {
 	return r.s.PutNew(ctx, it)
 }
 
+// putFreshDelivery writes a delivery whose id was just made (ids.New): no
+// other writer can have it, so the write is unconditional, and the SDK's
+// retry of a write whose answer was lost is not taken for a conflict.
+func (r repo) putFreshDelivery(ctx context.Context, it deliveryItem) error {
+	return r.s.Put(ctx, it)
+}
+
 func (r repo) delivery(ctx context.Context, orgID, webhookID, id string) (deliveryItem, error) {
 	var it deliveryItem
 	err := r.s.Get(ctx, store.WebhookDeliveryKey(orgID, webhookID, id), &it)

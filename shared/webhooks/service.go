@@ -247,7 +247,7 @@ func (s *Service) Test(ctx context.Context, orgID, id string) (*Delivery, error)
 		d.Status = DeliverySucceeded
 	}
 	d.UpdatedAt = a.At
-	if err := s.repo.putDelivery(ctx, d); err != nil {
+	if err := s.repo.putFreshDelivery(ctx, d); err != nil {
 		return nil, err
 	}
 	out := d.api(false)
@@ -370,7 +370,7 @@ func (s *Service) ReplayOne(ctx context.Context, orgID, id, deliveryID string) (
 	if a.StatusCode >= 200 && a.StatusCode < 300 {
 		d.Status = DeliverySucceeded
 	}
-	if err := s.repo.putDelivery(ctx, d); err != nil {
+	if err := s.repo.putFreshDelivery(ctx, d); err != nil {
 		return nil, err
 	}
 	out := d.api(false)

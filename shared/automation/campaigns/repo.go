@@ -50,11 +50,13 @@ func (r repo) campaign(ctx context.Context, orgID, id string) (*journey.Campaign
 	return &c, nil
 }
 
-// putCampaign writes c: a new one (prev nil) on its absence, or a change
-// of prev on prev's updatedAt still being the stored one.
+// putCampaign writes c: a new one (prev nil; its id was just made, so no
+// other writer has it and the write is unconditional: the SDK's retry of a
+// write whose answer was lost is not a conflict), or a change of prev on
+// prev's updatedAt still being the stored one.
 func (r repo) putCampaign(ctx context.Context, c *journey.Campaign, prev *journey.Campaign) error {
 	if prev == nil {
-		return r.st.PutNew(ctx, c)
+		return r.st.Put(ctx, c)
 	}
 	av, err := store.Marshal(c)
 	if err != nil {
