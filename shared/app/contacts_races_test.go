@@ -47,7 +47,7 @@ func (c *tenantAPI) lookupOf(email string) string {
 // that claimed the email and died before writing the contact leaves it.
 func (c *tenantAPI) plantOrphan(email, contactID string) {
 	c.t.Helper()
-	require.NoError(c.t, c.env.Store.PutNew(c.t.Context(), emailLookup{Key: store.ContactEmailKey(c.s.OrgID, email), ContactID: contactID}))
+	require.NoError(c.t, c.env.Store.Put(c.t.Context(), emailLookup{Key: store.ContactEmailKey(c.s.OrgID, email), ContactID: contactID}))
 }
 
 // storedVersion is a contact's optimistic-lock version, as stored.

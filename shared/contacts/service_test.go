@@ -20,7 +20,7 @@ func TestByEmailSeesNoContactBehindAnOrphanedLookup(t *testing.T) {
 	r := newRig(t)
 	ctx := t.Context()
 	orphan := ids.New(ids.Contact, r.clock.Now())
-	require.NoError(t, r.env.Store.PutNew(ctx, struct {
+	require.NoError(t, r.env.Store.Put(ctx, struct {
 		store.Key
 		ContactID string `dynamodbav:"contactId"`
 	}{store.ContactEmailKey(org, "lost@example.com"), orphan}))

@@ -20,7 +20,7 @@ func newSend(t *testing.T, st *store.Store) sends.Item {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	it := sends.Item{OrgID: "org_1", ID: "msg_01", Status: sends.Sending, StatusAt: now, To: "a@example.com", TemplateID: "welcome", Kind: sends.Transactional, CreatedAt: now}
 	it.SetKeys()
-	require.NoError(t, st.PutNew(context.Background(), it))
+	require.NoError(t, st.Put(context.Background(), it))
 	return it
 }
 

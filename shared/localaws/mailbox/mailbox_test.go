@@ -255,7 +255,7 @@ func TestThroughMotoAndSESEvents(t *testing.T) {
 	const to = "complaint@simulator.amazonses.com"
 	send := sends.Item{OrgID: "org_1", ID: "msg_01", Status: sends.Sending, StatusAt: now, To: to, Kind: sends.Transactional, CreatedAt: now}
 	send.SetKeys()
-	require.NoError(t, env.Store.PutNew(ctx, send))
+	require.NoError(t, env.Store.Put(ctx, send))
 	h := sesevents.New(&platform.Deps{Store: env.Store, Clock: clk, AWS: env.Config})
 
 	dir := t.TempDir()

@@ -90,7 +90,7 @@ func (f *fixture) send(contactID string) sends.Item {
 	it := sends.Item{OrgID: orgID, ID: ids.New("msg", f.clock.Now()), Status: sends.Sent, StatusAt: f.clock.Now(), To: email,
 		ContactID: contactID, TemplateID: "welcome", Kind: sends.Marketing, TrackOpens: true, TrackClicks: true, CreatedAt: f.clock.Now()}
 	it.SetKeys()
-	require.NoError(f.t, f.env.Store.PutNew(f.t.Context(), it))
+	require.NoError(f.t, f.env.Store.Put(f.t.Context(), it))
 	return it
 }
 

@@ -374,7 +374,7 @@ func TestALapsedClaimBecomesUnknown(t *testing.T) {
 		TemplateID: "welcome", Kind: sends.Transactional, CreatedAt: at("10:00:00"), LeaseUntil: &lease, Rev: 1}
 	it.SetKeys()
 	it.DuePK, it.DueSK = sends.DueKeys(it.ID, lease) // as the worker's claim sets them
-	require.NoError(t, h.env.Store.PutNew(t.Context(), it))
+	require.NoError(t, h.env.Store.Put(t.Context(), it))
 
 	res := h.tickAt(t, at("10:10:01"))
 	assert.Equal(t, scheduler.Result{Buckets: 2 * store.DueShards, Due: 1, Skipped: 1}, res, "the lease runs")

@@ -152,7 +152,7 @@ func (f *fixture) queue(mod func(*sends.Item)) sends.Item {
 		mod(&it)
 	}
 	it.SetKeys()
-	require.NoError(f.t, f.env.Store.PutNew(context.Background(), it))
+	require.NoError(f.t, f.env.Store.Put(context.Background(), it))
 	return it
 }
 

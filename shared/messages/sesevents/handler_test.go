@@ -69,7 +69,7 @@ func (x *harness) send(id, status, contactID string) sends.Item {
 		it.SESMessageID, it.SentAt = "0100019a1b2c3d4e-5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b8c-000000", &at
 	}
 	it.SetKeys()
-	require.NoError(x.t, x.env.Store.PutNew(context.Background(), it))
+	require.NoError(x.t, x.env.Store.Put(context.Background(), it))
 	return it
 }
 
@@ -337,7 +337,7 @@ func TestEventsThatNameNoSendAreDropped(t *testing.T) {
 	// Another tenant's send, named with this tenant's org.
 	other := sends.Item{OrgID: "org_other", ID: "msg_theirs", Status: sends.Sent, StatusAt: sentAt, To: sampleTo, Kind: sends.Transactional, CreatedAt: sentAt}
 	other.SetKeys()
-	require.NoError(t, x.env.Store.PutNew(ctx, other))
+	require.NoError(t, x.env.Store.Put(ctx, other))
 	assert.NoError(t, x.deliver("bounce-permanent.json", "msg_theirs"))
 	theirs, err := x.ledger.Get(ctx, "org_other", "msg_theirs")
 	require.NoError(t, err)
