@@ -2,6 +2,7 @@ package sendworker
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"time"
@@ -28,34 +29,59 @@ type repo struct{ s *store.Store }
 // fraction of a second may go up to that fraction early; the scheduler's
 // delay already makes it due). errs.ErrConflict: the send is already claimed,
 // sent, cancelled, rescheduled, or gone.
+//
+// The claim carries a random token. When DynamoDB applies the claim but its
+// answer is lost, the SDK's retry meets the claim's own condition; the
+// condition failure's copy of the item names the token, so the claim is
+// known as ours and goes on, instead of being dropped (and lapsing to
+// unknown without ever reaching SES).
 func (r repo) claim(ctx context.Context, orgID, sendID string, now, leaseUntil time.Time) (sends.Item, error) {
 	gsi5pk, gsi5sk := sends.StatusIndexKeys(orgID, sendID, sends.Sending, nil)
 	duePK, dueSK := sends.DueKeys(sendID, leaseUntil)
+	token := rand.Text()
 	out, err := r.s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &r.s.Table,
 		Key:       store.SendKey(orgID, sendID).KeyAV(),
-		UpdateExpression: aws.String("SET #status = :sending, #statusAt = :now, #rev = #rev + :one, #lease = :lease, " +
+		UpdateExpression: aws.String("SET #status = :sending, #statusAt = :now, #rev = #rev + :one, #lease = :lease, #claim = :claim, " +
 			"#g5pk = :g5pk, #g5sk = :g5sk, #duePK = :duePK, #dueSK = :dueSK"),
 		ConditionExpression: aws.String("#status IN (:queued, :scheduled) AND (attribute_not_exists(#sendAt) OR #sendAt <= :due)"),
 		ExpressionAttributeNames: map[string]string{
-			"#status": "status", "#statusAt": "statusAt", "#rev": "rev", "#lease": "leaseUntil", "#sendAt": "sendAt",
+			"#status": "status", "#statusAt": "statusAt", "#rev": "rev", "#lease": "leaseUntil", "#sendAt": "sendAt", "#claim": attrClaim,
 			"#g5pk": store.AttrGSI5PK, "#g5sk": store.AttrGSI5SK, "#duePK": store.AttrDuePK, "#dueSK": store.AttrDueSK,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":sending": str(sends.Sending), ":queued": str(sends.Queued), ":scheduled": str(sends.Scheduled),
 			":now": timeAV(now), ":due": timeAV(now.Truncate(time.Second)), ":lease": timeAV(leaseUntil), ":one": &types.AttributeValueMemberN{Value: "1"},
-			":g5pk": str(gsi5pk), ":g5sk": str(gsi5sk), ":duePK": str(duePK), ":dueSK": str(dueSK),
+			":claim": str(token), ":g5pk": str(gsi5pk), ":g5sk": str(gsi5sk), ":duePK": str(duePK), ":dueSK": str(dueSK),
 		},
-		ReturnValues: types.ReturnValueAllNew,
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if err != nil {
+	var attrs map[string]types.AttributeValue
+	var failed *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		attrs = out.Attributes
+	case errors.As(err, &failed) && isClaim(failed.Item, token):
+		attrs = failed.Item // our own claim, applied: the retry of a lost answer met it
+	default:
 		return sends.Item{}, store.MapErr(err)
 	}
 	var it sends.Item
-	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
+	if err := attributevalue.UnmarshalMap(attrs, &it); err != nil {
 		return sends.Item{}, fmt.Errorf("sendworker: decode send: %w", err)
 	}
 	return it, nil
+}
+
+// attrClaim is the send's attribute holding the token of its latest claim.
+const attrClaim = "claim"
+
+// isClaim says whether item is a send claimed with token.
+func isClaim(item map[string]types.AttributeValue, token string) bool {
+	v, ok := item[attrClaim].(*types.AttributeValueMemberS)
+	st, _ := item["status"].(*types.AttributeValueMemberS)
+	return ok && v.Value == token && st != nil && st.Value == sends.Sending
 }
 
 // release puts a claimed send back to queued for SQS to try again, if

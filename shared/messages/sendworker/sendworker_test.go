@@ -417,6 +417,45 @@ func TestDynamoDBThrottlingOnTheClaim(t *testing.T) {
 	assert.Equal(t, 1, f.env.Counter.Count("SESv2.SendEmail"))
 }
 
+// A claim that DynamoDB applied but whose answer was lost: the SDK's retry
+// meets the claim's own condition, and the worker knows the claim for its
+// own by its token and sends, once. Another worker's claim is still a
+// conflict: its job is dropped.
+func TestAClaimWhoseAnswerWasLostIsStillOurs(t *testing.T) {
+	faults := awsx.NewFaults()
+	f := newFixture(t, func(c *aws.Config) {
+		faults.Instrument(c)
+		awsx.QuickRetries(c, 3)
+	})
+	w := New(f.deps, f.ses)
+	it := f.queue(nil)
+	m := f.message(it)
+	faults.LoseAnswerOfNth("DynamoDB.UpdateItem", 1, awsx.InternalServerError)
+	assert.Empty(t, f.handle(w, m))
+	assert.Equal(t, 1, faults.Fired("DynamoDB.UpdateItem"), "the claim's answer was lost")
+	got := f.get(it)
+	assert.Equal(t, sends.Sent, got.Status)
+	assert.Equal(t, 2, got.Rev-it.Rev, "claimed once, then recorded")
+	assert.Equal(t, 1, f.env.Counter.Count("SESv2.SendEmail"))
+
+	// The same job again (a redelivery): the send is no longer claimable.
+	assert.Empty(t, f.handle(w, m))
+	assert.Equal(t, 1, f.env.Counter.Count("SESv2.SendEmail"), "not sent twice")
+
+	// A send another worker holds: dropped, not taken for ours.
+	held := f.queue(nil)
+	lease := f.clk.Now().Add(Lease)
+	_, err := f.env.DB.UpdateItem(t.Context(), &dynamodb.UpdateItemInput{TableName: &f.env.Store.Table, Key: held.KeyAV(),
+		UpdateExpression:          aws.String("SET #s = :s, #c = :c, #l = :l"),
+		ExpressionAttributeNames:  map[string]string{"#s": "status", "#c": "claim", "#l": "leaseUntil"},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":s": &ddbtypes.AttributeValueMemberS{Value: string(sends.Sending)}, ":c": &ddbtypes.AttributeValueMemberS{Value: "another-worker"}, ":l": &ddbtypes.AttributeValueMemberS{Value: lease.UTC().Format(time.RFC3339Nano)}},
+	})
+	require.NoError(t, err)
+	assert.Empty(t, f.handle(w, f.message(held)))
+	assert.Equal(t, sends.Sending, f.get(held).Status)
+	assert.Equal(t, 1, f.env.Counter.Count("SESv2.SendEmail"), "nothing sent for the held send")
+}
+
 // DynamoDB throttling after the claim (on the read) releases the claim.
 func TestDynamoDBThrottlingAfterTheClaimReleasesIt(t *testing.T) {
 	faults := awsx.NewFaults()
